@@ -1,0 +1,67 @@
+import type { ObservedContainer, ObservedImage } from '../model/observed.js';
+
+/** Everything berth asks of a container at creation, already in engine terms. */
+export interface ContainerCreateSpec {
+  name: string;
+  image: string;
+  /** KEY=value pairs. */
+  env: string[];
+  cmd?: string[];
+  entrypoint?: string[];
+  user?: string;
+  workingDir?: string;
+  labels: Record<string, string>;
+  stopSignal?: string;
+  stopTimeout?: number;
+  networkMode: string;
+  restartPolicy: { name: string; maximumRetryCount?: number };
+  init: boolean;
+  logDriver?: string;
+  logOptions: Record<string, string>;
+  /** Docker bind / volume strings: SRC:DST[:MODE]. */
+  binds: string[];
+}
+
+export interface PullProgress {
+  /** Layer id, when the message is about one layer. */
+  id?: string;
+  status: string;
+  current?: number;
+  total?: number;
+}
+
+export interface ContainerState {
+  id: string;
+  name: string;
+  status: string;
+  running: boolean;
+  exitCode: number;
+  /** Docker HEALTHCHECK status when the image has one: starting, healthy, unhealthy. */
+  health?: string;
+  imageId: string;
+  env: string[];
+  labels: Record<string, string>;
+}
+
+/**
+ * The Docker engine of one host. The only way berth talks to Docker; every error thrown is an
+ * ExternalError that names the engine's endpoint (DOCKER_HOST).
+ */
+export interface Engine {
+  /** Where the engine is, as the user would write DOCKER_HOST. */
+  readonly endpoint: string;
+  ping(): Promise<void>;
+  /** All containers, running or not. */
+  listContainers(): Promise<ObservedContainer[]>;
+  listImages(): Promise<ObservedImage[]>;
+  /** The digest a tag names in its registry now, asked through the engine with the user's credentials. */
+  remoteDigest(image: string): Promise<string>;
+  /** Pull with the user's registry credentials (Docker config, credential helpers). */
+  pull(image: string, onProgress?: (p: PullProgress) => void): Promise<void>;
+  create(spec: ContainerCreateSpec): Promise<string>;
+  start(id: string): Promise<void>;
+  stop(id: string, timeoutSeconds?: number): Promise<void>;
+  remove(id: string, opts?: { force?: boolean }): Promise<void>;
+  rename(id: string, newName: string): Promise<void>;
+  inspect(id: string): Promise<ContainerState>;
+}

@@ -1,0 +1,39 @@
+import type { ServiceSpec } from './service.js';
+
+/** Why an operation is in the plan, in words a person reads in `berth plan`. */
+export type Cause = string;
+
+export type Operation =
+  | { kind: 'create'; service: string; spec: ServiceSpec; cause: Cause }
+  | { kind: 'recreate'; service: string; spec: ServiceSpec; containerId: string; cause: Cause }
+  | { kind: 'adopt'; service: string; spec: ServiceSpec; containerId: string; cause: Cause }
+  | { kind: 'start'; service: string; containerId: string; cause: Cause }
+  | { kind: 'remove'; service: string; containerId: string; cause: Cause }
+  | { kind: 'write-env'; service: string; path: string; content: string; cause: Cause };
+
+export type OperationKind = Operation['kind'];
+
+/** An image to pull before anything is stopped. */
+export interface Pull {
+  image: string;
+  services: string[];
+  cause: Cause;
+}
+
+export interface Plan {
+  host?: string;
+  commit?: string;
+  ref: string;
+  pulls: Pull[];
+  operations: Operation[];
+  /** Services that already match. */
+  unchanged: string[];
+  /** Things the user should know that do not stop the plan. */
+  warnings: string[];
+  /** Problems that forbid applying this plan (e.g. a foreign container in the way). */
+  blockers: string[];
+}
+
+export function hasChanges(plan: Plan): boolean {
+  return plan.operations.length > 0 || plan.pulls.length > 0;
+}
