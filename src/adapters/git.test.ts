@@ -16,6 +16,7 @@ import {
   redact,
   resolveCommit,
   symbolicRef,
+  telling,
   workTreeInfo,
 } from './git.js';
 import { ExternalError } from '../model/errors.js';
@@ -217,4 +218,20 @@ test('work tree helpers: where a folder stands, what git would commit, what chan
     'c.yaml',
     'new.yaml',
   ]);
+});
+
+test('telling picks the line that explains the failure', () => {
+  const ssh = [
+    'ssh: connect to host 10.0.0.1 port 22: Connection refused',
+    'fatal: Could not read from remote repository.',
+    '',
+    'Please make sure you have the correct access rights',
+    'and the repository exists.',
+  ].join('\n');
+  assert.equal(telling(ssh), 'ssh: connect to host 10.0.0.1 port 22: Connection refused');
+  assert.equal(telling('warning: x\nfatal: bad thing\n'), 'fatal: bad thing');
+  assert.equal(
+    telling("fatal: unable to access 'https://a:b@h/x/'"),
+    "fatal: unable to access 'https://***@h/x/'",
+  );
 });

@@ -73,7 +73,12 @@ export function telling(stderr: string): string {
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
-  const line = lines.find((l) => /^(fatal|error):/.test(l)) ?? lines[0] ?? 'no error message';
+  // ssh's own complaint ("Connection refused", "Permission denied") says more than git's
+  // generic closing lines, which follow it.
+  const generic = /Could not read from remote repository|correct access rights|and the repository exists/i;
+  const useful = lines.filter((l) => !generic.test(l));
+  const line =
+    useful.find((l) => /^(fatal|error|ssh):/.test(l)) ?? useful[0] ?? lines[0] ?? 'no error message';
   return redact(line);
 }
 
