@@ -1,0 +1,276 @@
+import type Dockerode from 'dockerode';
+import { ExternalError } from '../model/errors.js';
+import type { ObservedContainer, ObservedImage } from '../model/observed.js';
+import type { ContainerCreateSpec, ContainerState, Engine, PullProgress } from './engine.js';
+import { registryKey, registryOf, resolveAuth, type AuthConfig, type AuthEnv } from './registry-auth.js';
+
+/** Where docker itself looks when DOCKER_HOST is unset. */
+export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+
+export interface DockerEngineOptions {
+  /** DOCKER_HOST-style endpoint: unix:///path or tcp://host:port. Defaults to $DOCKER_HOST. */
+  host?: string;
+  /** Where registry credentials are read from (defaults as the docker CLI). */
+  auth?: AuthEnv;
+}
+
+/** The endpoint as a dockerode connection; TLS for tcp:// follows DOCKER_TLS_VERIFY as docker does. */
+function connection(endpoint: string): Dockerode.DockerOptions {
+  const url = new URL(endpoint);
+  switch (url.protocol) {
+    case 'unix:':
+      return { socketPath: decodeURIComponent(url.pathname) };
+    case 'tcp:':
+    case 'http:':
+    case 'https:': {
+      const tls = url.protocol === 'https:' || !!process.env.DOCKER_TLS_VERIFY;
+      // dockerode reads the certificates from DOCKER_CERT_PATH itself when protocol is https.
+      return {
+        host: url.hostname,
+        port: Number(url.port || (tls ? 2376 : 2375)),
+        protocol: tls ? 'https' : 'http',
+      };
+    }
+    default:
+      throw new ExternalError(
+        'docker',
+        `DOCKER_HOST ${endpoint}: only unix:// and tcp:// engines are supported`,
+      );
+  }
+}
+
+interface EngineApiError extends Error {
+  statusCode?: number;
+  code?: string;
+  json?: { message?: string } | null;
+}
+
+/**
+ * The Docker engine at DOCKER_HOST (or `opts.host`), through its HTTP API. dockerode is loaded
+ * on first use, so commands that never talk to Docker do not pay for it.
+ */
+export function dockerEngine(opts: DockerEngineOptions = {}): Engine {
+  const endpoint = opts.host ?? (process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST);
+  let client: Promise<Dockerode> | undefined;
+  const docker = () =>
+    (client ??= (async () => {
+      const options = connection(endpoint);
+      const { default: Docker } = await import('dockerode');
+      return new Docker(options);
+    })());
+
+  /** Every failure, as an ExternalError that says which engine and what we were doing. */
+  const fail = (what: string, e: unknown): ExternalError => {
+    if (e instanceof ExternalError) return e;
+    const err = e as EngineApiError;
+    if (
+      err.code === 'ENOENT' ||
+      err.code === 'ECONNREFUSED' ||
+      err.code === 'EACCES' ||
+      err.code === 'EHOSTUNREACH'
+    ) {
+      return new ExternalError(
+        'docker',
+        `cannot reach the Docker engine at ${endpoint} (DOCKER_HOST): ${err.message}`,
+        {
+          cause: e,
+        },
+      );
+    }
+    // Streamed endpoints (pull) leave json empty and put the engine's words in dockerode's
+    // "(HTTP code 404) unexpected - ..." message; keep only the engine's words.
+    const detail = (err.json?.message ?? err.message).replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+    const status = err.statusCode ? ` (HTTP ${err.statusCode})` : '';
+    return new ExternalError('docker', `${what}: ${detail}${status} [${endpoint}]`, { cause: e });
+  };
+  const call = async <T>(what: string, fn: (d: Dockerode) => Promise<T>): Promise<T> => {
+    try {
+      return await fn(await docker());
+    } catch (e) {
+      throw fail(what, e);
+    }
+  };
+  const isStatus = (e: unknown, ...codes: number[]) => codes.includes((e as EngineApiError).statusCode ?? -1);
+
+  // One credential lookup per registry and run: a helper may be slow, and a plan asks for
+  // every service's tag.
+  const auths = new Map<string, Promise<AuthConfig | undefined>>();
+  const authFor = (image: string) => {
+    const key = registryKey(registryOf(image));
+    let a = auths.get(key);
+    if (!a) {
+      a = resolveAuth(image, opts.auth);
+      auths.set(key, a);
+    }
+    return a;
+  };
+
+  return {
+    endpoint,
+
+    ping: () => call('ping', async (d) => void (await d.ping())),
+
+    listContainers: () =>
+      call('list containers', async (d) => {
+        const list = await d.listContainers({ all: true });
+        return Promise.all(
+          list.map(async (c): Promise<ObservedContainer> => {
+            let image = c.Image;
+            // The list shows the image ID instead of Config.Image once the tag has moved to
+            // another image (a re-pushed tag pulled again); the ref is what berth compares.
+            if (image === c.ImageID || image.startsWith('sha256:')) {
+              image = (await d.getContainer(c.Id).inspect()).Config.Image;
+            }
+            return {
+              id: c.Id,
+              name: (c.Names[0] ?? '').replace(/^\//, ''),
+              state: c.State,
+              image,
+              imageId: c.ImageID,
+              labels: c.Labels ?? {},
+            };
+          }),
+        );
+      }),
+
+    listImages: () =>
+      call('list images', async (d) => {
+        const list = await d.listImages();
+        return list.map((i): ObservedImage => ({
+          id: i.Id,
+          repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+          repoDigests: (i.RepoDigests ?? []).filter((t) => !t.startsWith('<none>@')),
+        }));
+      }),
+
+    remoteDigest: (image) =>
+      call(`ask the registry for ${image}`, async (d) => {
+        const authconfig = await authFor(image);
+        const info = await d.getImage(image).distribution(authconfig ? { authconfig } : {});
+        const digest = info?.Descriptor?.digest;
+        if (!digest) throw new Error('the engine answered without a digest');
+        return digest;
+      }),
+
+    pull: (image, onProgress) =>
+      call(`pull ${image}`, async (d) => {
+        const authconfig = await authFor(image);
+        const stream = (await d.pull(image, authconfig ? { authconfig } : {})) as NodeJS.ReadableStream;
+        // A failed pull still answers 200: the error arrives as a message inside the stream.
+        let streamError: string | undefined;
+        await new Promise<void>((resolve, reject) => {
+          d.modem.followProgress(
+            stream,
+            (err: Error | null) => (err ? reject(err) : resolve()),
+            (event: PullEvent) => {
+              if (event.error || event.errorDetail) {
+                streamError ??= event.errorDetail?.message ?? event.error;
+                return;
+              }
+              if (onProgress && event.status) {
+                const p: PullProgress = { status: event.status };
+                if (event.id) p.id = event.id;
+                if (event.progressDetail?.current !== undefined) p.current = event.progressDetail.current;
+                if (event.progressDetail?.total !== undefined) p.total = event.progressDetail.total;
+                onProgress(p);
+              }
+            },
+          );
+        });
+        if (streamError) {
+          throw new Error(streamError);
+        }
+      }),
+
+    create: (spec) =>
+      call(`create container ${spec.name}`, async (d) => (await d.createContainer(createOptions(spec))).id),
+
+    start: (id) =>
+      call(`start container ${id}`, async (d) => {
+        try {
+          await d.getContainer(id).start();
+        } catch (e) {
+          if (!isStatus(e, 304)) throw e; // already running
+        }
+      }),
+
+    stop: (id, timeoutSeconds) =>
+      call(`stop container ${id}`, async (d) => {
+        try {
+          await d.getContainer(id).stop(timeoutSeconds === undefined ? {} : { t: timeoutSeconds });
+        } catch (e) {
+          if (!isStatus(e, 304)) throw e; // already stopped
+        }
+      }),
+
+    remove: (id, o) =>
+      call(`remove container ${id}`, async (d) => {
+        try {
+          await d.getContainer(id).remove({ force: !!o?.force });
+        } catch (e) {
+          if (!isStatus(e, 404)) throw e; // already gone
+        }
+      }),
+
+    rename: (id, newName) =>
+      call(`rename container ${id} to ${newName}`, async (d) => {
+        await d.getContainer(id).rename({ name: newName });
+      }),
+
+    inspect: (id) =>
+      call(`inspect container ${id}`, async (d) => {
+        const c = await d.getContainer(id).inspect();
+        const state: ContainerState = {
+          id: c.Id,
+          name: c.Name.replace(/^\//, ''),
+          status: c.State.Status,
+          running: c.State.Running,
+          exitCode: c.State.ExitCode,
+          imageId: c.Image,
+          env: c.Config.Env ?? [],
+          labels: c.Config.Labels ?? {},
+        };
+        if (c.State.Health?.Status) state.health = c.State.Health.Status;
+        return state;
+      }),
+  };
+}
+
+interface PullEvent {
+  status?: string;
+  id?: string;
+  progressDetail?: { current?: number; total?: number };
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+/** ContainerCreateSpec in Engine API terms (POST /containers/create). */
+export function createOptions(spec: ContainerCreateSpec): Dockerode.ContainerCreateOptions {
+  const hostConfig: Dockerode.HostConfig = {
+    NetworkMode: spec.networkMode,
+    RestartPolicy: {
+      Name: spec.restartPolicy.name,
+      MaximumRetryCount: spec.restartPolicy.maximumRetryCount ?? 0,
+    },
+    Init: spec.init,
+    Binds: spec.binds,
+  };
+  if (spec.logDriver !== undefined || Object.keys(spec.logOptions).length > 0) {
+    // An empty Type means the engine's default driver, with these options.
+    hostConfig.LogConfig = { Type: spec.logDriver ?? '', Config: spec.logOptions };
+  }
+  const options: Dockerode.ContainerCreateOptions = {
+    name: spec.name,
+    Image: spec.image,
+    Env: spec.env,
+    Labels: spec.labels,
+    HostConfig: hostConfig,
+  };
+  if (spec.cmd) options.Cmd = spec.cmd;
+  if (spec.entrypoint) options.Entrypoint = spec.entrypoint;
+  if (spec.user !== undefined) options.User = spec.user;
+  if (spec.workingDir !== undefined) options.WorkingDir = spec.workingDir;
+  if (spec.stopSignal !== undefined) options.StopSignal = spec.stopSignal;
+  if (spec.stopTimeout !== undefined) options.StopTimeout = spec.stopTimeout;
+  return options;
+}
