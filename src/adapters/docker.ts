@@ -1,3 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { ExternalError } from '../model/errors.js';
 import type { ObservedContainer, ObservedImage } from '../model/observed.js';
@@ -24,12 +27,19 @@ function connection(endpoint: string): Dockerode.DockerOptions {
     case 'http:':
     case 'https:': {
       const tls = url.protocol === 'https:' || !!process.env.DOCKER_TLS_VERIFY;
-      // dockerode reads the certificates from DOCKER_CERT_PATH itself when protocol is https.
-      return {
+      const options: Dockerode.DockerOptions = {
         host: url.hostname,
         port: Number(url.port || (tls ? 2376 : 2375)),
         protocol: tls ? 'https' : 'http',
       };
+      if (tls) {
+        // As the docker CLI: client certificate and CA from DOCKER_CERT_PATH (default ~/.docker).
+        const dir = process.env.DOCKER_CERT_PATH || path.join(homedir(), '.docker');
+        const read = (f: string) =>
+          existsSync(path.join(dir, f)) ? readFileSync(path.join(dir, f)) : undefined;
+        Object.assign(options, { ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') });
+      }
+      return options;
     }
     default:
       throw new ExternalError(
@@ -119,7 +129,12 @@ export function dockerEngine(opts: DockerEngineOptions = {}): Engine {
             // The list shows the image ID instead of Config.Image once the tag has moved to
             // another image (a re-pushed tag pulled again); the ref is what berth compares.
             if (image === c.ImageID || image.startsWith('sha256:')) {
-              image = (await d.getContainer(c.Id).inspect()).Config.Image;
+              try {
+                image = (await d.getContainer(c.Id).inspect()).Config.Image;
+              } catch (e) {
+                // Removed between list and inspect: keep what the list said.
+                if ((e as EngineApiError).statusCode !== 404) throw e;
+              }
             }
             return {
               id: c.Id,
