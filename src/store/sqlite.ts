@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ExternalError, UsageError } from '../model/errors.js';
@@ -89,6 +89,16 @@ export function openSqliteStore(file: string): Store {
     mkdirSync(path.dirname(where), { recursive: true, mode: 0o700 });
   } catch (e) {
     throw fail(`its folder cannot be created (${reason(e)})`, e);
+  }
+
+  // SQLite reports every refusal as "unable to open database file"; ask first to say which.
+  try {
+    accessSync(existed ? where : path.dirname(where), constants.R_OK | constants.W_OK);
+  } catch (e) {
+    throw fail(
+      existed ? `it cannot be written (${reason(e)})` : `its folder cannot be written (${reason(e)})`,
+      e,
+    );
   }
 
   let db: Database.Database;
