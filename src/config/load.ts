@@ -1,0 +1,466 @@
+import type { ConfigIssue } from '../model/errors.js';
+import type { HealthcheckSpec, Inventory, RepoSettings, ServiceSpec, StateRepo } from '../model/service.js';
+import { fromZod, kindOf, suggest } from './issues.js';
+import {
+  berthSchema,
+  inventorySchema,
+  keyedServiceSchema,
+  SAFE_NAME,
+  serviceSchema,
+  type BerthInput,
+  type InventoryInput,
+  type ServiceInput,
+} from './schema.js';
+import { issueAt, parseYamlFile, type YamlFile, type YamlPath } from './yaml-file.js';
+
+/** The state repo's files, already read: no fs or git here. */
+export interface RepoFiles {
+  /** Repo-relative posix path -> UTF-8 content. */
+  files: Map<string, string>;
+  commit?: string;
+  ref: string;
+}
+
+/** The model and every problem found; `repo` is undefined when any issue is an error. */
+export interface LoadResult {
+  repo?: StateRepo;
+  issues: ConfigIssue[];
+}
+
+const BERTH_FILE = 'berth.yaml';
+const INVENTORY_FILE = 'inventory.yaml';
+const DEFAULT_ENV_DIR = '/etc/berth/env';
+const DEFAULT_SECRETS_DIR = '/etc/berth/secrets';
+const DEFAULT_SERVICES_DIR = 'services';
+
+const STRING_MAPS = new Set(['env_vars', 'labels', 'log_options']);
+const STRING_FIELDS = new Set(['gitCommit', 'buildNumber', 'user', 'stop_signal']);
+const ARGV_FIELDS = new Set(['command', 'entrypoint']);
+
+/** Inside a service body: fields whose YAML numbers and booleans are really strings. */
+function stringishField(p: YamlPath): boolean {
+  const [field, sub] = p;
+  if (p.length === 1) return STRING_FIELDS.has(String(field));
+  if (p.length === 2)
+    return STRING_MAPS.has(String(field)) || (ARGV_FIELDS.has(String(field)) && typeof sub === 'number');
+  return false;
+}
+
+const SERVICE_KEYS = new Set(Object.keys(serviceSchema.shape));
+
+function isMapValue(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** One service file after its own checks. */
+interface LoadedService {
+  file: string;
+  yaml: YamlFile;
+  /** Where the service's fields sit: [] in canonical form, [key] in keyed form. */
+  prefix: YamlPath;
+  /** Known even when the body has errors, so cross-file rules still run. */
+  name?: string;
+  /** Where to point when the name clashes; undefined means the file name itself. */
+  namePath?: { path: YamlPath; at: 'key' | 'value' };
+  body?: ServiceInput;
+}
+
+/**
+ * Turn the state repo's files into a validated model, reporting every problem at once,
+ * each with file, line and column. Reads `berth.yaml`, `inventory.yaml` and the direct
+ * children `<services_dir>/<name>.yaml|.yml`; every other file is ignored.
+ */
+export function loadStateRepo(input: RepoFiles): LoadResult {
+  const issues: ConfigIssue[] = [];
+  const { files } = input;
+
+  for (const [wrong, right] of [
+    ['berth.yml', BERTH_FILE],
+    ['inventory.yml', INVENTORY_FILE],
+  ]) {
+    if (files.has(wrong!) && !files.has(right!)) {
+      issues.push({ file: wrong!, message: `this file is not read; name it ${right}`, severity: 'warning' });
+    }
+  }
+
+  const berth = loadBerth(files.get(BERTH_FILE), issues);
+  const staticInventory = (berth.config?.inventory?.source ?? 'static') === 'static';
+  const inv = staticInventory ? loadInventory(files.get(INVENTORY_FILE), issues) : undefined;
+  if (!staticInventory && files.has(INVENTORY_FILE)) {
+    issues.push({
+      file: INVENTORY_FILE,
+      message: `this file is not read: berth.yaml takes hosts from inventory source "${berth.config?.inventory?.source}"`,
+      severity: 'warning',
+    });
+  }
+
+  const services: LoadedService[] = [];
+  const prefix = `${berth.servicesDir}/`;
+  for (const [file, content] of [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (!file.startsWith(prefix)) continue;
+    const base = file.slice(prefix.length);
+    if (base.includes('/') || !/\.ya?ml$/.test(base)) continue;
+    const s = loadServiceFile(file, base.replace(/\.ya?ml$/, ''), content, issues);
+    if (s) services.push(s);
+  }
+
+  checkDuplicates(services, issues);
+  if (staticInventory) checkHosts(services, berth, inv, issues);
+
+  const blocked = issues.some((i) => i.severity === 'error');
+  issues.sort(byPosition);
+  if (blocked || !berth.config) return { issues };
+
+  const repo: StateRepo = {
+    ref: input.ref,
+    envDir: berth.config.env_dir ?? DEFAULT_ENV_DIR,
+    services: services
+      .map((s) => toSpec(s.name!, s.file, s.body!, berth.config!.defaults))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    settings: toSettings(berth.config, berth.servicesDir),
+  };
+  if (input.commit !== undefined) repo.commit = input.commit;
+  if (inv?.inventory) repo.inventory = inv.inventory;
+  return { repo, issues };
+}
+
+function byPosition(a: ConfigIssue, b: ConfigIssue): number {
+  if (a.file !== b.file) return a.file < b.file ? -1 : 1;
+  return (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0);
+}
+
+interface LoadedBerth {
+  /** Undefined when berth.yaml has errors. */
+  config?: BerthInput;
+  yaml?: YamlFile;
+  servicesDir: string;
+}
+
+function loadBerth(content: string | undefined, issues: ConfigIssue[]): LoadedBerth {
+  if (content === undefined) return { config: {}, servicesDir: DEFAULT_SERVICES_DIR };
+  const parsed = parseYamlFile(BERTH_FILE, content, (p) => p[0] === 'defaults' && stringishField(p.slice(1)));
+  issues.push(...parsed.issues);
+  const y = parsed.yaml;
+  if (!y) return { servicesDir: DEFAULT_SERVICES_DIR };
+  const data = y.data ?? {};
+  const result = berthSchema.safeParse(data, { reportInput: true });
+  // Find the service files even when something else in berth.yaml is wrong, so all is reported.
+  const rawDir = isMapValue(data) ? berthSchema.shape.services_dir.safeParse(data.services_dir) : undefined;
+  const servicesDir = normaliseDir(rawDir?.success ? rawDir.data : undefined);
+  if (!result.success) {
+    issues.push(...fromZod(y, berthSchema, result.error));
+    return { yaml: y, servicesDir };
+  }
+  const config = result.data;
+  checkEnvironments(y, config, issues);
+  return { config, yaml: y, servicesDir };
+}
+
+function normaliseDir(dir: string | undefined): string {
+  const d = (dir ?? DEFAULT_SERVICES_DIR).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  return d === '' || d === '.' ? DEFAULT_SERVICES_DIR : d;
+}
+
+function checkEnvironments(y: YamlFile, config: BerthInput, issues: ConfigIssue[]): void {
+  const envs = config.environments;
+  if (!envs) return;
+  const names = Object.keys(envs);
+  for (const [name, env] of Object.entries(envs)) {
+    const next = env.promote_to;
+    if (next !== undefined && !(next in envs)) {
+      const hint = suggest(next, names);
+      issues.push(
+        issueAt(
+          y,
+          ['environments', name, 'promote_to'],
+          `no environment named ${JSON.stringify(next)}${hint ? ` (did you mean "${hint}"?)` : ''}`,
+        ),
+      );
+    }
+    // Report a loop once, from its alphabetically first member.
+    const seen = [name];
+    for (let cur = next; cur !== undefined && cur in envs; cur = envs[cur]!.promote_to) {
+      if (cur === name) {
+        if (seen.every((s) => s >= name)) {
+          issues.push(
+            issueAt(
+              y,
+              ['environments', name, 'promote_to'],
+              `the promotion chain loops: ${[...seen, name].join(' → ')}`,
+            ),
+          );
+        }
+        break;
+      }
+      if (seen.includes(cur)) break;
+      seen.push(cur);
+    }
+  }
+  for (const env of Object.keys(config.smoke ?? {})) {
+    if (env in envs) continue;
+    const hint = suggest(env, names);
+    issues.push(
+      issueAt(
+        y,
+        ['smoke', env],
+        `no environment named ${JSON.stringify(env)} under environments${hint ? ` (did you mean "${hint}"?)` : ''}`,
+        { at: 'key' },
+      ),
+    );
+  }
+}
+
+interface LoadedInventory {
+  yaml?: YamlFile;
+  inventory?: Inventory;
+  /** Hosts and groups, read even from an inventory with errors, for checking `hosts:`. */
+  names?: Set<string>;
+}
+
+function loadInventory(content: string | undefined, issues: ConfigIssue[]): LoadedInventory | undefined {
+  if (content === undefined) return undefined;
+  const parsed = parseYamlFile(INVENTORY_FILE, content, () => false);
+  issues.push(...parsed.issues);
+  const y = parsed.yaml;
+  if (!y) return {};
+  const data = y.data ?? {};
+  const names = isMapValue(data) ? rawInventoryNames(data) : undefined;
+  const result = inventorySchema.safeParse(data, { reportInput: true });
+  if (!result.success) {
+    issues.push(...fromZod(y, inventorySchema, result.error));
+    return { yaml: y, names };
+  }
+  return { yaml: y, inventory: toInventory(result.data), names };
+}
+
+function rawInventoryNames(data: Record<string, unknown>): Set<string> {
+  const names = new Set<string>();
+  if (isMapValue(data.groups)) Object.keys(data.groups).forEach((g) => names.add(g));
+  if (isMapValue(data.hosts)) {
+    for (const [host, h] of Object.entries(data.hosts)) {
+      names.add(host);
+      if (isMapValue(h) && Array.isArray(h.groups))
+        h.groups.forEach((g) => typeof g === 'string' && names.add(g));
+    }
+  }
+  return names;
+}
+
+function toInventory(inv: InventoryInput): Inventory {
+  const groups: Inventory['groups'] = {};
+  for (const [name, g] of Object.entries(inv.groups ?? {})) groups[name] = { vars: g?.vars ?? {} };
+  const hosts = Object.entries(inv.hosts ?? {}).map(([name, h]) => {
+    // Like Ansible's inventory_hostname: a host without an address is reached by its name.
+    const host = { name, address: h?.address ?? name, groups: h?.groups ?? [], vars: h?.vars ?? {} };
+    for (const g of host.groups) groups[g] ??= { vars: {} };
+    return host;
+  });
+  const out: Inventory = { hosts, groups };
+  if (inv.ssh) out.ssh = { ...inv.ssh };
+  return out;
+}
+
+function loadServiceFile(
+  file: string,
+  base: string,
+  content: string,
+  issues: ConfigIssue[],
+): LoadedService | undefined {
+  const parsed = parseYamlFile(file, content, (p) => stringishField(p) || stringishField(p.slice(1)));
+  issues.push(...parsed.issues);
+  const y = parsed.yaml;
+  if (!y) return undefined;
+  const data = y.data;
+  if (data === undefined || data === null) {
+    issues.push({ file, message: 'the file is empty; a service needs at least `image:`', severity: 'error' });
+    return undefined;
+  }
+  if (!isMapValue(data)) {
+    issues.push(issueAt(y, [], `expected a map of service settings, got ${kindOf(data)}`));
+    return undefined;
+  }
+
+  const keys = Object.keys(data);
+  const only = keys.length === 1 ? keys[0]! : undefined;
+  const keyed = !('image' in data) && only !== undefined && !SERVICE_KEYS.has(only) && isMapValue(data[only]);
+
+  if (keyed) {
+    const body = data[only] as Record<string, unknown>;
+    const s: LoadedService = { file, yaml: y, prefix: [only] };
+    if (typeof body.name === 'string') {
+      s.name = body.name;
+      s.namePath = { path: [only, 'name'], at: 'value' };
+    } else if (body.name === undefined) {
+      s.name = only;
+      s.namePath = { path: [only], at: 'key' };
+      if (!SAFE_NAME.test(only)) {
+        issues.push(issueAt(y, [only], unsafeName(only, 'the top-level key'), { at: 'key', pathShown: [] }));
+      }
+    }
+    const result = keyedServiceSchema.safeParse(body, { reportInput: true });
+    if (result.success) s.body = result.data;
+    else issues.push(...fromZod(y, keyedServiceSchema, result.error, [only]));
+    return s;
+  }
+
+  const s: LoadedService = { file, yaml: y, prefix: [], name: base };
+  if (!SAFE_NAME.test(base))
+    issues.push({ file, message: unsafeName(base, 'the file name'), severity: 'error' });
+  let body: Record<string, unknown> = data;
+  if ('name' in data) {
+    // The canonical form names a service by its file, so a `name:` here would be silently ignored.
+    issues.push(
+      issueAt(
+        y,
+        ['name'],
+        `"name" is only read in the keyed form; this service is named after its file: ${JSON.stringify(base)}`,
+        { at: 'key', pathShown: [] },
+      ),
+    );
+    body = { ...data };
+    delete body.name;
+  }
+  const result = serviceSchema.safeParse(body, { reportInput: true });
+  if (result.success) s.body = result.data;
+  else issues.push(...fromZod(y, serviceSchema, result.error, [], body));
+  return s;
+}
+
+function unsafeName(name: string, from: string): string {
+  return (
+    `service name ${JSON.stringify(name)} (${from}) is not a safe file and container name: ` +
+    `use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`
+  );
+}
+
+function checkDuplicates(services: LoadedService[], issues: ConfigIssue[]): void {
+  const byName = new Map<string, LoadedService[]>();
+  for (const s of services) if (s.name !== undefined) byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+  for (const [name, list] of byName) {
+    if (list.length < 2) continue;
+    for (const s of list) {
+      const others = list.filter((o) => o !== s).map((o) => o.file);
+      const message = `service ${JSON.stringify(name)} is also defined in ${others.join(', ')}`;
+      issues.push(
+        s.namePath
+          ? issueAt(s.yaml, s.namePath.path, message, { at: s.namePath.at, pathShown: [] })
+          : { file: s.file, message, severity: 'error' },
+      );
+    }
+  }
+}
+
+/** `hosts:` must name inventory hosts or groups; without an inventory it means nothing. */
+function checkHosts(
+  services: LoadedService[],
+  berth: LoadedBerth,
+  inv: LoadedInventory | undefined,
+  issues: ConfigIssue[],
+): void {
+  const targets: Array<{ y: YamlFile; path: YamlPath }> = [];
+  if (berth.yaml && isMapValue(berth.yaml.data) && isMapValue(berth.yaml.data.defaults)) {
+    targets.push({ y: berth.yaml, path: ['defaults'] });
+  }
+  for (const s of services) targets.push({ y: s.yaml, path: s.prefix });
+  for (const { y, path } of targets) {
+    const body = path.reduce<unknown>((v, k) => (isMapValue(v) ? v[k] : undefined), y.data);
+    if (!isMapValue(body) || body.hosts === undefined) continue;
+    const hostsPath = [...path, 'hosts'];
+    if (!inv) {
+      issues.push(
+        issueAt(y, hostsPath, 'ignored: there is no inventory.yaml, so this service runs on every host', {
+          severity: 'warning',
+        }),
+      );
+      continue;
+    }
+    if (!inv.names || !Array.isArray(body.hosts)) continue;
+    const names = inv.names;
+    body.hosts.forEach((h, i) => {
+      if (typeof h !== 'string' || names.has(h)) return;
+      const hint = suggest(h, names);
+      issues.push(
+        issueAt(
+          y,
+          [...hostsPath, i],
+          `${JSON.stringify(h)} is neither a host nor a group in inventory.yaml${hint ? ` (did you mean "${hint}"?)` : ''}`,
+        ),
+      );
+    });
+  }
+}
+
+const HEALTH_DEFAULTS = { interval: 2000, timeout: 2000, retries: 3, startPeriod: 0 };
+
+type DefaultsInput = NonNullable<BerthInput['defaults']>;
+
+/** One service with berth.yaml defaults merged under it and every default filled in. */
+function toSpec(name: string, file: string, s: ServiceInput, d: DefaultsInput | undefined): ServiceSpec {
+  const pick = <K extends keyof DefaultsInput>(k: K): DefaultsInput[K] | undefined => s[k] ?? d?.[k];
+  const map = (k: 'env_vars' | 'labels' | 'log_options'): Record<string, string> => ({ ...d?.[k], ...s[k] });
+  const spec: ServiceSpec = {
+    name,
+    image: s.image,
+    env: map('env_vars'),
+    volumes: pick('volumes') ?? [],
+    labels: map('labels'),
+    networkMode: pick('network_mode') ?? 'host',
+    restartPolicy: pick('restart_policy') ?? 'always',
+    init: pick('init') ?? true,
+    logOptions: map('log_options'),
+    pull: pick('pull') ?? 'always',
+    drain: pick('drain') ?? false,
+    file,
+  };
+  const optional: Partial<ServiceSpec> = {
+    gitCommit: pick('gitCommit'),
+    buildNumber: pick('buildNumber'),
+    command: pick('command'),
+    entrypoint: pick('entrypoint'),
+    user: pick('user'),
+    workingDir: pick('working_dir'),
+    stopSignal: pick('stop_signal'),
+    stopTimeout: pick('stop_timeout'),
+    logDriver: pick('log_driver'),
+    hosts: pick('hosts'),
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) Object.assign(spec, { [k]: v });
+  // A health check is one probe with its timings; mixing the default's probe with the service's would make two.
+  const h = pick('healthcheck');
+  if (h) {
+    const hc: HealthcheckSpec = {
+      interval: h.interval ?? HEALTH_DEFAULTS.interval,
+      timeout: h.timeout ?? HEALTH_DEFAULTS.timeout,
+      retries: h.retries ?? HEALTH_DEFAULTS.retries,
+      startPeriod: h.start_period ?? HEALTH_DEFAULTS.startPeriod,
+    };
+    if (h.http !== undefined) hc.http = h.http;
+    if (h.tcp !== undefined) hc.tcp = h.tcp;
+    if (h.docker) hc.docker = true;
+    spec.healthcheck = hc;
+  }
+  return spec;
+}
+
+function toSettings(b: BerthInput, servicesDir: string): RepoSettings {
+  const environments: RepoSettings['environments'] = {};
+  for (const [name, e] of Object.entries(b.environments ?? {})) {
+    environments[name] =
+      e.promote_to === undefined ? { branch: e.branch } : { branch: e.branch, promoteTo: e.promote_to };
+  }
+  const smoke: RepoSettings['smoke'] = {};
+  for (const [env, checks] of Object.entries(b.smoke ?? {})) {
+    smoke[env] = checks.map((c) => ({ url: c.url, status: c.status ?? 200 }));
+  }
+  const settings: RepoSettings = {
+    servicesDir,
+    secretsDir: b.secrets_dir ?? DEFAULT_SECRETS_DIR,
+    environments,
+    rollout: { batch: b.rollout?.batch ?? 1, maxUnavailable: b.rollout?.max_unavailable ?? 1 },
+    smoke,
+    inventory: b.inventory ? { ...b.inventory } : { source: 'static' },
+  };
+  if (b.project !== undefined) settings.project = b.project;
+  if (b.load_balancer) settings.loadBalancer = { ...b.load_balancer };
+  return settings;
+}
