@@ -5,10 +5,32 @@ export type Cause = string;
 
 export type Operation =
   | { kind: 'create'; service: string; spec: ServiceSpec; cause: Cause }
-  | { kind: 'recreate'; service: string; spec: ServiceSpec; containerId: string; cause: Cause }
-  | { kind: 'adopt'; service: string; spec: ServiceSpec; containerId: string; cause: Cause }
-  | { kind: 'start'; service: string; containerId: string; cause: Cause }
-  | { kind: 'remove'; service: string; containerId: string; cause: Cause }
+  | {
+      kind: 'recreate';
+      service: string;
+      spec: ServiceSpec;
+      containerId: string;
+      fromImage: string;
+      cause: Cause;
+    }
+  | {
+      kind: 'adopt';
+      service: string;
+      spec: ServiceSpec;
+      containerId: string;
+      fromImage: string;
+      cause: Cause;
+    }
+  | { kind: 'start'; service: string; containerId: string; image: string; cause: Cause }
+  | {
+      kind: 'remove';
+      service: string;
+      containerId: string;
+      fromImage: string;
+      /** The service's env file, removed with its container. */
+      envFile: string;
+      cause: Cause;
+    }
   | { kind: 'write-env'; service: string; path: string; content: string; cause: Cause };
 
 export type OperationKind = Operation['kind'];

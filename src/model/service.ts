@@ -68,6 +68,26 @@ export interface StateRepo {
   envDir: string;
   services: ServiceSpec[];
   inventory?: Inventory;
+  /** The rest of berth.yaml, validated; set by the config loader. */
+  settings?: RepoSettings;
+}
+
+/** Repo-wide settings from berth.yaml that are not per-service. Keys of passthrough records stay as written. */
+export interface RepoSettings {
+  project?: string;
+  /** Folder of the service files, repo-relative. */
+  servicesDir: string;
+  /** The host's secrets folder. */
+  secretsDir: string;
+  /** Environment name -> its branch and the next environment in the promotion chain. */
+  environments: Record<string, { branch: string; promoteTo?: string }>;
+  /** `provider` plus the provider's own settings, as written. */
+  loadBalancer?: { provider: string; [setting: string]: unknown };
+  rollout: { batch: number; maxUnavailable: number };
+  /** Environment name -> checks run by `berth smoke`. */
+  smoke: Record<string, Array<{ url: string; status: number }>>;
+  /** Where hosts come from: `static` (inventory.yaml) or a discovery source with its settings. */
+  inventory: { source: 'static' | 'aws-ec2'; [setting: string]: unknown };
 }
 
 /** What one host should run. */

@@ -1,0 +1,21 @@
+/** Everything berth asks of a container at creation, already in engine terms. */
+export interface ContainerCreateSpec {
+  name: string;
+  image: string;
+  /** KEY=value pairs. */
+  env: string[];
+  cmd?: string[];
+  entrypoint?: string[];
+  user?: string;
+  workingDir?: string;
+  labels: Record<string, string>;
+  stopSignal?: string;
+  stopTimeout?: number;
+  networkMode: string;
+  restartPolicy: { name: string; maximumRetryCount?: number };
+  init: boolean;
+  logDriver?: string;
+  logOptions: Record<string, string>;
+  /** Docker bind / volume strings: SRC:DST[:MODE]. */
+  binds: string[];
+}

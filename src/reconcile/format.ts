@@ -1,0 +1,40 @@
+import type { Plan } from '../model/plan.js';
+
+/**
+ * The plan as people read it, one line per operation with its cause. Unit tests compare this
+ * text, so it is the plan's own contract, not a rendering detail.
+ */
+export function planText(plan: Plan): string {
+  const head = `Plan for ${plan.host ? `host ${plan.host}` : 'this host'} at ${plan.ref}${
+    plan.commit ? ` (${plan.commit.slice(0, 12)})` : ''
+  }`;
+  const rows: string[][] = [];
+  for (const p of plan.pulls) rows.push([p.services.join(','), 'pull', `${p.image} (${p.cause})`]);
+  for (const op of plan.operations) {
+    const what = op.kind === 'write-env' ? `${op.path} (${op.cause})` : op.cause;
+    rows.push([op.service, op.kind, what]);
+  }
+  const out = [head];
+  const w0 = Math.max(0, ...rows.map((r) => r[0]!.length));
+  const w1 = Math.max(0, ...rows.map((r) => r[1]!.length));
+  for (const r of rows) out.push(`  ${r[0]!.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]}`);
+  for (const w of plan.warnings) out.push(`warning: ${w}`);
+  for (const b of plan.blockers) out.push(`blocked: ${b}`);
+  out.push(summary(plan));
+  return out.join('\n') + '\n';
+}
+
+export function summary(plan: Plan): string {
+  const counts = new Map<string, number>();
+  for (const op of plan.operations) {
+    if (op.kind === 'write-env') continue;
+    counts.set(op.kind, (counts.get(op.kind) ?? 0) + 1);
+  }
+  const order = ['create', 'recreate', 'adopt', 'start', 'remove'];
+  const parts = order.filter((k) => counts.has(k)).map((k) => `${counts.get(k)} to ${k}`);
+  const envWrites = plan.operations.filter((o) => o.kind === 'write-env').length;
+  if (envWrites) parts.push(`${envWrites} env file${envWrites === 1 ? '' : 's'} to write`);
+  const unchanged = `${plan.unchanged.length} unchanged`;
+  if (parts.length === 0) return `No changes. ${unchanged}.`;
+  return `${parts.join(', ')}; ${unchanged}.`;
+}

@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ObservedContainer, ObservedHost } from '../model/observed.js';
+import type { DesiredState, ServiceSpec } from '../model/service.js';
+import { createSpec, renderEnvFile } from './container.js';
+import { planText } from './format.js';
+import { planHost } from './plan.js';
+
+const REG = '127.0.0.1:5000';
+const D1 = `sha256:9f3e${'1'.repeat(60)}`;
+const D2 = `sha256:ab12${'2'.repeat(60)}`;
+
+function svc(name: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
+  return {
+    name,
+    image: `${REG}/team/${name}:1`,
+    env: {},
+    volumes: [],
+    labels: {},
+    networkMode: 'host',
+    restartPolicy: 'always',
+    init: true,
+    logOptions: {},
+    pull: 'missing',
+    drain: false,
+    file: `services/${name}.yaml`,
+    ...over,
+  };
+}
+
+function desired(services: ServiceSpec[], over: Partial<DesiredState> = {}): DesiredState {
+  return { ref: 'staging', commit: 'c0ffee1234567890', envDir: '/etc/berth/env', services, ...over };
+}
+
+/** A container as berth would have created it for this spec. */
+function running(s: ServiceSpec, over: Partial<ObservedContainer> = {}): ObservedContainer {
+  return {
+    id: `id-${s.name}-${'0'.repeat(20)}`,
+    name: s.name,
+    state: 'running',
+    image: s.image,
+    imageId: `img-${s.image}`,
+    labels: createSpec(s, 'old').labels,
+    ...over,
+  };
+}
+
+/** A host that runs exactly these services, images local, env files written. */
+function host(services: ServiceSpec[], over: Partial<ObservedHost> = {}): ObservedHost {
+  return {
+    containers: services.map((s) => running(s)),
+    images: services.map((s) => ({
+      id: `img-${s.image}`,
+      repoTags: [s.image],
+      repoDigests: [`${s.image.replace(/:[^:/]+$/, '')}@${D1}`],
+    })),
+    remoteDigests: {},
+    envFiles: Object.fromEntries(services.map((s) => [s.name, renderEnvFile(s)])),
+    ...over,
+  };
+}
+
+const empty: ObservedHost = { containers: [], images: [], remoteDigests: {}, envFiles: {} };
+
+test('first apply creates every service, writes env files and pulls missing images', () => {
+  const plan = planHost(desired([svc('web'), svc('api', { env: { BAR: 'baz' } })]), empty);
+  assert.equal(
+    planText(plan),
+    `Plan for this host at staging (c0ffee123456)
+  api  pull       ${REG}/team/api:1 (not on this host)
+  web  pull       ${REG}/team/web:1 (not on this host)
+  api  write-env  /etc/berth/env/api (env file missing)
+  api  create     new service
+  web  write-env  /etc/berth/env/web (env file missing)
+  web  create     new service
+2 to create, 2 env files to write; 0 unchanged.
+`,
+  );
+});
+
+test('a host that matches the repo has no changes', () => {
+  const services = [svc('web'), svc('api', { env: { BAR: 'baz' } })];
+  const plan = planHost(desired(services), host(services));
+  assert.equal(planText(plan), 'Plan for this host at staging (c0ffee123456)\nNo changes. 2 unchanged.\n');
+  assert.deepEqual(plan.operations, []);
+});
+
+test('an env change recreates only that service and names the variable', () => {
+  const before = [svc('web'), svc('api', { env: { BAR: 'baz', KEEP: '1', OLD: 'x' } })];
+  const after = [svc('web'), svc('api', { env: { BAR: 'qux', KEEP: '1', NEW: 'y' } })];
+  const plan = planHost(desired(after), host(before));
+  assert.equal(
+    planText(plan),
+    `Plan for this host at staging (c0ffee123456)
+  api  write-env  /etc/berth/env/api (env file differs)
+  api  recreate   env BAR changed, env NEW added, env OLD removed
+1 to recreate, 1 env file to write; 1 unchanged.
+`,
+  );
+});
+
+test('a new tag recreates only that service; the image is pulled first', () => {
+  const before = [svc('web'), svc('api')];
+  const after = [svc('web', { image: `${REG}/team/web:2` }), svc('api')];
+  const plan = planHost(desired(after), host(before));
+  assert.equal(
+    planText(plan),
+    `Plan for this host at staging (c0ffee123456)
+  web  pull      ${REG}/team/web:2 (not on this host)
+  web  recreate  image :1 → :2
+1 to recreate; 1 unchanged.
+`,
+  );
+});
+
+test('pull: always notices the same tag naming a new digest', () => {
+  const s = svc('web', { pull: 'always' });
+  const plan = planHost(desired([s]), host([s], { remoteDigests: { [s.image]: { digest: D2 } } }));
+  assert.equal(
+    planText(plan),
+    `Plan for this host at staging (c0ffee123456)
+  web  pull      ${REG}/team/web:1 (:1 now names sha256:ab12… (was sha256:9f3e…))
+  web  recreate  :1 now names sha256:ab12… (was sha256:9f3e…)
+1 to recreate; 0 unchanged.
+`,
+  );
+});
+
+test('pull: always with an unchanged digest does nothing', () => {
+  const s = svc('web', { pull: 'always' });
+  const plan = planHost(desired([s]), host([s], { remoteDigests: { [s.image]: { digest: D1 } } }));
+  assert.equal(plan.operations.length, 0);
+  assert.equal(plan.pulls.length, 0);
+});
+
+test('a registry that cannot be asked leaves the service alone, with a warning', () => {
+  const s = svc('web', { pull: 'always' });
+  const plan = planHost(
+    desired([s]),
+    host([s], { remoteDigests: { [s.image]: { error: 'connection refused' } } }),
+  );
+  assert.equal(
+    planText(plan),
+    `Plan for this host at staging (c0ffee123456)
+warning: web: could not ask the registry about ${REG}/team/web:1 (connection refused); left as is
+No changes. 1 unchanged.
+`,
+  );
+});
+
+test('a deleted service file removes only its container', () => {
+  const before = [svc('web'), svc('old')];
+  const plan = planHost(desired([svc('web')]), host(before));
+  assert.equal(
+    planText(plan),
+    `Plan for this host at staging (c0ffee123456)
+  old  remove  no longer in the repo
+1 to remove; 1 unchanged.
+`,
+  );
+});
+
+test('containers berth did not make are never touched, and a same-named one blocks', () => {
+  const s = svc('web');
+  const obs = host([]);
+  obs.containers.push(
+    { id: 'foreign1', name: 'web', state: 'running', image: 'x', imageId: 'x', labels: {} },
+    { id: 'foreign2', name: 'other', state: 'running', image: 'x', imageId: 'x', labels: {} },
+  );
+  obs.images.push({ id: 'i', repoTags: [s.image], repoDigests: [] });
+  obs.envFiles.web = renderEnvFile(s);
+  const plan = planHost(desired([s]), obs);
+  assert.deepEqual(plan.operations, []);
+  assert.deepEqual(plan.blockers, [
+    'web: a container named "web" exists that berth did not create; pass --adopt to replace it with the managed one',
+  ]);
+  const adopted = planHost(desired([s]), obs, { adopt: true });
+  assert.equal(
+    planText(adopted),
+    `Plan for this host at staging (c0ffee123456)
+  web  adopt  taking over unmanaged container foreign1 (--adopt)
+1 to adopt; 0 unchanged.
+`,
+  );
+});
+
+test('a stopped managed container is started again', () => {
+  const s = svc('web');
+  const obs = host([s]);
+  obs.containers[0]!.state = 'exited';
+  const plan = planHost(desired([s]), obs);
+  assert.equal(
+    planText(plan),
+    `Plan for this host at staging (c0ffee123456)
+  web  start  container is exited
+1 to start; 0 unchanged.
+`,
+  );
+});
+
+test('a repo with no services refuses to remove everything unless allowed', () => {
+  const before = [svc('web'), svc('api')];
+  const plan = planHost(desired([]), host(before));
+  assert.equal(plan.blockers.length, 1);
+  assert.match(plan.blockers[0]!, /would remove all 2 managed container\(s\); pass --allow-empty/);
+  const allowed = planHost(desired([]), host(before), { allowEmpty: true });
+  assert.deepEqual(allowed.blockers, []);
+  assert.deepEqual(
+    allowed.operations.map((o) => `${o.service} ${o.kind}`),
+    ['api remove', 'web remove'],
+  );
+});
+
+test('an edited or missing env file alone is rewritten without touching the container', () => {
+  const s = svc('web', { env: { A: '1' } });
+  const plan = planHost(desired([s]), host([s], { envFiles: { web: 'A=2\n' } }));
+  assert.deepEqual(
+    plan.operations.map((o) => `${o.kind} ${o.cause}`),
+    ['write-env env file differs'],
+  );
+});
+
+test('other option changes are named in the cause', () => {
+  const before = svc('web');
+  const after = svc('web', {
+    command: ['serve', '--port', '81'],
+    restartPolicy: 'on-failure:3',
+    init: false,
+  });
+  const plan = planHost(desired([after]), host([before]));
+  assert.equal(plan.operations[0]?.cause, 'command changed, restart_policy changed, init changed');
+});
+
+test('CI metadata alone does not recreate a container', () => {
+  const before = svc('web', { gitCommit: 'aaa', buildNumber: '1' });
+  const after = svc('web', { gitCommit: 'bbb', buildNumber: '2' });
+  assert.deepEqual(planHost(desired([after]), host([before])).operations, []);
+});

@@ -1,0 +1,249 @@
+import { parseImageRef } from '../config/image-ref.js';
+import { LABEL } from '../model/labels.js';
+import type { ObservedContainer, ObservedHost, ObservedImage } from '../model/observed.js';
+import type { Operation, Plan, Pull } from '../model/plan.js';
+import type { DesiredState, ServiceSpec } from '../model/service.js';
+import { configHash, renderEnvFile, type ContainerConfig } from './container.js';
+
+export interface PlanOptions {
+  /** Take over same-named containers berth did not make. */
+  adopt?: boolean;
+  /** Allow a repo with no services to remove every managed container. */
+  allowEmpty?: boolean;
+}
+
+/** Desired × observed → plan. Pure: every decision berth makes is taken here, with its cause. */
+export function planHost(desired: DesiredState, observed: ObservedHost, opts: PlanOptions = {}): Plan {
+  const plan: Plan = {
+    host: desired.host,
+    commit: desired.commit,
+    ref: desired.ref,
+    pulls: [],
+    operations: [],
+    unchanged: [],
+    warnings: [],
+    blockers: [],
+  };
+  const byName = new Map(observed.containers.map((c) => [c.name, c]));
+  const imagesById = new Map(observed.images.map((i) => [i.id, i]));
+  const wanted = new Set(desired.services.map((s) => s.name));
+  const pulls = new Map<string, Pull>();
+  const needImage = (s: ServiceSpec, cause: string) => {
+    if (s.pull === 'missing' && imageIsLocal(s.image, observed.images)) return;
+    const p = pulls.get(s.image);
+    if (p) p.services.push(s.name);
+    else pulls.set(s.image, { image: s.image, services: [s.name], cause });
+  };
+
+  for (const s of [...desired.services].sort((a, b) => a.name.localeCompare(b.name))) {
+    const ops: Operation[] = [];
+    const envPath = joinPath(desired.envDir, s.name);
+    const envContent = renderEnvFile(s);
+    const current = observed.envFiles[s.name];
+    if (current !== envContent) {
+      ops.push({
+        kind: 'write-env',
+        service: s.name,
+        path: envPath,
+        content: envContent,
+        cause: current === null || current === undefined ? 'env file missing' : 'env file differs',
+      });
+    }
+    const c = byName.get(s.name);
+    const hash = configHash(s);
+    if (!c) {
+      needImage(s, s.pull === 'always' ? 'pull: always' : 'not on this host');
+      ops.push({ kind: 'create', service: s.name, spec: s, cause: 'new service' });
+    } else if (c.labels[LABEL.service] === undefined) {
+      if (opts.adopt) {
+        needImage(s, s.pull === 'always' ? 'pull: always' : 'not on this host');
+        ops.push({
+          kind: 'adopt',
+          service: s.name,
+          spec: s,
+          containerId: c.id,
+          fromImage: c.image,
+          cause: `taking over unmanaged container ${short(c.id)} (--adopt)`,
+        });
+      } else {
+        plan.blockers.push(
+          `${s.name}: a container named "${s.name}" exists that berth did not create; ` +
+            `pass --adopt to replace it with the managed one`,
+        );
+      }
+    } else if (c.labels[LABEL.service] !== s.name) {
+      plan.blockers.push(
+        `${s.name}: container "${s.name}" is labelled as berth service "${c.labels[LABEL.service]}"; ` +
+          `remove or rename it by hand`,
+      );
+    } else if (c.labels[LABEL.configHash] !== hash) {
+      needImage(s, s.pull === 'always' ? 'pull: always' : 'not on this host');
+      ops.push({
+        kind: 'recreate',
+        service: s.name,
+        spec: s,
+        containerId: c.id,
+        fromImage: c.image,
+        cause: specChange(c, s),
+      });
+    } else {
+      const moved = movedTag(s, c, observed, imagesById);
+      if (moved.warning) plan.warnings.push(moved.warning);
+      if (moved.cause) {
+        needImage(s, moved.cause);
+        ops.push({
+          kind: 'recreate',
+          service: s.name,
+          spec: s,
+          containerId: c.id,
+          fromImage: c.image,
+          cause: moved.cause,
+        });
+      } else if (c.state !== 'running') {
+        ops.push({
+          kind: 'start',
+          service: s.name,
+          containerId: c.id,
+          image: c.image,
+          cause: `container is ${c.state}`,
+        });
+      }
+    }
+    if (ops.length === 0) plan.unchanged.push(s.name);
+    plan.operations.push(...ops);
+  }
+
+  const strays = observed.containers
+    .filter((c) => c.labels[LABEL.service] !== undefined && c.name === c.labels[LABEL.service])
+    .filter((c) => !wanted.has(c.name))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  if (desired.services.length === 0 && strays.length > 0 && !opts.allowEmpty) {
+    plan.blockers.push(
+      `the state repo has no services for this host, which would remove all ${strays.length} ` +
+        `managed container(s); pass --allow-empty if that is really wanted`,
+    );
+  }
+  for (const c of strays) {
+    plan.operations.push({
+      kind: 'remove',
+      service: c.name,
+      containerId: c.id,
+      fromImage: c.image,
+      envFile: joinPath(desired.envDir, c.name),
+      cause: desired.host ? `not in the repo for host ${desired.host}` : 'no longer in the repo',
+    });
+  }
+  plan.pulls = [...pulls.values()];
+  return plan;
+}
+
+function joinPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
+function short(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+function shortDigest(d: string): string {
+  return `${d.slice(0, 'sha256:'.length + 4)}…`;
+}
+
+/** Names under which docker lists a reference among an image's RepoTags. */
+function normalisedTag(ref: string): string | undefined {
+  const r = parseImageRef(ref);
+  if (r.digest) return undefined;
+  return `${r.repository}:${r.tag ?? 'latest'}`;
+}
+
+function imageIsLocal(ref: string, images: ObservedImage[]): boolean {
+  const r = parseImageRef(ref);
+  if (r.digest) return images.some((i) => i.repoDigests.includes(`${r.repository}@${r.digest}`));
+  const tag = normalisedTag(ref);
+  return images.some((i) => i.repoTags.includes(tag ?? ref) || i.repoTags.includes(ref));
+}
+
+/** `pull: always` and the tag now names another digest than the running image. */
+function movedTag(
+  s: ServiceSpec,
+  c: ObservedContainer,
+  observed: ObservedHost,
+  imagesById: Map<string, ObservedImage>,
+): { cause?: string; warning?: string } {
+  if (s.pull !== 'always') return {};
+  const r = parseImageRef(s.image);
+  if (r.digest) return {};
+  const remote = observed.remoteDigests[s.image];
+  if (!remote) return {};
+  if ('error' in remote) {
+    return {
+      warning: `${s.name}: could not ask the registry about ${s.image} (${remote.error}); left as is`,
+    };
+  }
+  const running = imagesById.get(c.imageId);
+  const digests = (running?.repoDigests ?? [])
+    .filter((d) => d.startsWith(`${r.repository}@`))
+    .map((d) => d.slice(d.indexOf('@') + 1));
+  if (digests.includes(remote.digest)) return {};
+  const tag = `:${r.tag ?? 'latest'}`;
+  const was = digests[0] ? `was ${shortDigest(digests[0])}` : 'running image has no registry digest';
+  return { cause: `${tag} now names ${shortDigest(remote.digest)} (${was})` };
+}
+
+/** Explain a config-hash change from the spec the old container carries in its label. */
+function specChange(c: ObservedContainer, s: ServiceSpec): string {
+  const raw = c.labels[LABEL.spec];
+  let old: Partial<ContainerConfig>;
+  try {
+    old = raw ? (JSON.parse(raw) as Partial<ContainerConfig>) : {};
+  } catch {
+    return 'config changed';
+  }
+  if (!raw) return 'config changed';
+  const causes: string[] = [];
+  if (old.image !== s.image) causes.push(imageChange(old.image ?? '?', s.image));
+  const oldEnv = old.env ?? {};
+  const keys = [...new Set([...Object.keys(oldEnv), ...Object.keys(s.env)])].sort();
+  for (const k of keys) {
+    if (!(k in oldEnv)) causes.push(`env ${k} added`);
+    else if (!(k in s.env)) causes.push(`env ${k} removed`);
+    else if (oldEnv[k] !== s.env[k]) causes.push(`env ${k} changed`);
+  }
+  const fields: Array<[keyof ContainerConfig, string]> = [
+    ['command', 'command'],
+    ['entrypoint', 'entrypoint'],
+    ['user', 'user'],
+    ['workingDir', 'working_dir'],
+    ['volumes', 'volumes'],
+    ['labels', 'labels'],
+    ['stopSignal', 'stop_signal'],
+    ['stopTimeout', 'stop_timeout'],
+    ['networkMode', 'network_mode'],
+    ['restartPolicy', 'restart_policy'],
+    ['init', 'init'],
+    ['logDriver', 'log_driver'],
+    ['logOptions', 'log_options'],
+  ];
+  for (const [key, name] of fields) {
+    if (JSON.stringify(sorted(old[key])) !== JSON.stringify(sorted(s[key]))) causes.push(`${name} changed`);
+  }
+  return causes.length ? causes.join(', ') : 'config changed';
+}
+
+function sorted(v: unknown): unknown {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    return Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)));
+  }
+  return v;
+}
+
+function imageChange(from: string, to: string): string {
+  const a = parseImageRef(from);
+  const b = parseImageRef(to);
+  if (a.repository === b.repository) {
+    const av = a.digest ? `@${shortDigest(a.digest)}` : `:${a.tag ?? 'latest'}`;
+    const bv = b.digest ? `@${shortDigest(b.digest)}` : `:${b.tag ?? 'latest'}`;
+    return `image ${av} → ${bv}`;
+  }
+  return `image ${from} → ${to}`;
+}
