@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { ExternalError } from '../model/errors.js';
+
+/** The files berth writes on a host. Env files hold secrets later, so everything is 0600. */
+export interface HostFiles {
+  /** Content of each named file in dir, or null where it does not exist. */
+  readMany(dir: string, names: string[]): Promise<Record<string, string | null>>;
+  /** Replace a file in one step: readers see the old content or the new, never half. */
+  writeAtomic(file: string, content: string, mode?: number): Promise<void>;
+  remove(file: string): Promise<void>;
+}
+
+export const hostFiles: HostFiles = {
+  async readMany(dir, names) {
+    const out: Record<string, string | null> = {};
+    await Promise.all(
+      names.map(async (n) => {
+        try {
+          out[n] = await fsp.readFile(path.join(dir, n), 'utf8');
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') out[n] = null;
+          else throw new ExternalError('fs', `cannot read ${path.join(dir, n)}: ${(e as Error).message}`);
+        }
+      }),
+    );
+    return out;
+  },
+
+  async writeAtomic(file, content, mode = 0o600) {
+    const dir = path.dirname(file);
+    const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+      const fh = await fsp.open(tmp, 'wx', mode);
+      try {
+        await fh.writeFile(content);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.chmod(tmp, mode);
+      await fsp.rename(tmp, file);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw new ExternalError('fs', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  },
+
+  async remove(file) {
+    try {
+      await fsp.rm(file, { force: true });
+    } catch (e) {
+      throw new ExternalError('fs', `cannot remove ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  },
+};

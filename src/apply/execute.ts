@@ -1,0 +1,234 @@
+import type { Engine, PullProgress } from '../adapters/engine.js';
+import type { HostFiles } from '../adapters/fs.js';
+import type { Operation, Plan } from '../model/plan.js';
+import type { ServiceSpec } from '../model/service.js';
+import { createSpec } from '../reconcile/container.js';
+import type { Store } from '../store/types.js';
+
+/** What the executor tells the person watching; the CLI decides how it looks. */
+export interface Reporter {
+  pullProgress(image: string, p: PullProgress): void;
+  step(service: string, kind: string, status: 'start' | 'ok' | 'failed', message?: string): void;
+}
+
+export const silentReporter: Reporter = { pullProgress() {}, step() {} };
+
+export interface ExecuteDeps {
+  engine: Engine;
+  files: HostFiles;
+  store: Store;
+  now: () => Date;
+  reporter?: Reporter;
+  /** The state repo as the user named it, for the record. */
+  repo: string;
+}
+
+export interface StepResult {
+  service: string;
+  kind: string;
+  result: 'succeeded' | 'failed' | 'skipped';
+  message?: string;
+  durationMs: number;
+}
+
+export interface ApplyOutcome {
+  applyId?: number;
+  ok: boolean;
+  steps: StepResult[];
+  /** One line for people: why the apply failed, when it did. */
+  error?: string;
+}
+
+/**
+ * Carry out a plan: pull every image first (a registry failure changes nothing), then each
+ * service's operations in order. The executor takes no decisions; one failed service does not
+ * stop the others, and its previous container is put back.
+ */
+export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyOutcome> {
+  const reporter = deps.reporter ?? silentReporter;
+  const steps: StepResult[] = [];
+  if (plan.operations.length === 0 && plan.pulls.length === 0) return { ok: true, steps };
+  const iso = () => deps.now().toISOString();
+  const applyId = await deps.store.beginApply({
+    host: plan.host,
+    stateCommit: plan.commit,
+    ref: plan.ref,
+    repo: deps.repo,
+    startedAt: iso(),
+  });
+
+  const record = async (
+    service: string,
+    kind: string,
+    detail: { cause: string; fromImage?: string; toImage?: string; spec?: ServiceSpec },
+    work: () => Promise<void>,
+  ): Promise<boolean> => {
+    const started = deps.now();
+    const actionId = await deps.store.beginAction(applyId, {
+      service,
+      action: kind,
+      cause: detail.cause,
+      fromImage: detail.fromImage,
+      toImage: detail.toImage,
+      gitCommit: detail.spec?.gitCommit,
+      buildNumber: detail.spec?.buildNumber,
+      stateCommit: plan.commit,
+      host: plan.host,
+      startedAt: started.toISOString(),
+    });
+    reporter.step(service, kind, 'start');
+    let message: string | undefined;
+    try {
+      await work();
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    const finished = deps.now();
+    const result = message === undefined ? 'succeeded' : 'failed';
+    await deps.store.finishAction(actionId, { result, message, finishedAt: finished.toISOString() });
+    steps.push({ service, kind, result, message, durationMs: finished.getTime() - started.getTime() });
+    reporter.step(service, kind, message === undefined ? 'ok' : 'failed', message);
+    return message === undefined;
+  };
+
+  for (const p of plan.pulls) {
+    const ok = await record(p.services.join(','), 'pull', { cause: p.cause, toImage: p.image }, () =>
+      deps.engine.pull(p.image, (prog) => reporter.pullProgress(p.image, prog)),
+    );
+    if (!ok) {
+      const error = `pulling ${p.image} failed, so nothing was changed on this host`;
+      await deps.store.finishApply(applyId, { result: 'failed', message: error, finishedAt: iso() });
+      return { applyId, ok: false, steps, error };
+    }
+  }
+
+  const byService = new Map<string, Operation[]>();
+  for (const op of plan.operations) {
+    const list = byService.get(op.service) ?? [];
+    list.push(op);
+    byService.set(op.service, list);
+  }
+  const failed: string[] = [];
+  for (const [service, ops] of byService) {
+    for (const op of ops) {
+      const ok = await record(service, op.kind, describe(op), () => run(op, plan, deps.engine, deps.files));
+      if (!ok) {
+        failed.push(service);
+        break;
+      }
+    }
+  }
+  const error = failed.length ? `failed: ${failed.join(', ')}` : undefined;
+  await deps.store.finishApply(applyId, {
+    result: failed.length ? 'failed' : 'succeeded',
+    message: error,
+    finishedAt: iso(),
+  });
+  return { applyId, ok: failed.length === 0, steps, error };
+}
+
+function describe(op: Operation): {
+  cause: string;
+  fromImage?: string;
+  toImage?: string;
+  spec?: ServiceSpec;
+} {
+  switch (op.kind) {
+    case 'create':
+      return { cause: op.cause, toImage: op.spec.image, spec: op.spec };
+    case 'recreate':
+    case 'adopt':
+      return { cause: op.cause, fromImage: op.fromImage, toImage: op.spec.image, spec: op.spec };
+    case 'start':
+      return { cause: op.cause, fromImage: op.image, toImage: op.image };
+    case 'remove':
+      return { cause: op.cause, fromImage: op.fromImage };
+    case 'write-env':
+      return { cause: op.cause };
+  }
+}
+
+async function run(op: Operation, plan: Plan, engine: Engine, files: HostFiles): Promise<void> {
+  switch (op.kind) {
+    case 'write-env':
+      return files.writeAtomic(op.path, op.content, 0o600);
+    case 'create':
+      await startNew(engine, op.spec, plan.commit);
+      return;
+    case 'recreate':
+    case 'adopt':
+      return replace(engine, op.containerId, op.spec, plan.commit);
+    case 'start':
+      await engine.start(op.containerId);
+      return;
+    case 'remove':
+      await engine.stop(op.containerId);
+      await engine.remove(op.containerId, { force: true });
+      await files.remove(op.envFile);
+      return;
+  }
+}
+
+/**
+ * A container whose process cannot run (a missing binary behind docker-init, a crash on
+ * start-up) is "running" for a few milliseconds. Until health checks decide, watch it for a
+ * short settle time so such a container is caught while the previous one can still take over.
+ */
+const SETTLE_MS = 250;
+const SETTLE_POLL_MS = 50;
+
+async function mustStayUp(engine: Engine, id: string): Promise<void> {
+  for (let waited = 0; ; waited += SETTLE_POLL_MS) {
+    const st = await engine.inspect(id);
+    if (!st.running || st.status !== 'running') {
+      throw new Error(
+        `container ${st.status === 'restarting' ? 'keeps restarting' : 'exited'} right after start (exit code ${st.exitCode})`,
+      );
+    }
+    if (waited >= SETTLE_MS) return;
+    await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
+  }
+}
+
+/** Create and start; a container that does not come up is removed again, so nothing is left half-made. */
+async function startNew(engine: Engine, spec: ServiceSpec, commit: string | undefined): Promise<string> {
+  const id = await engine.create(createSpec(spec, commit));
+  try {
+    await engine.start(id);
+    await mustStayUp(engine, id);
+    return id;
+  } catch (e) {
+    await engine.remove(id, { force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * The old container is stopped and set aside under another name, not removed, until the new
+ * one runs; if the new one fails, the old one gets its name back and is started again.
+ */
+async function replace(
+  engine: Engine,
+  oldId: string,
+  spec: ServiceSpec,
+  commit: string | undefined,
+): Promise<void> {
+  const asideName = `${spec.name}.berth-old`;
+  await engine.stop(oldId, spec.stopTimeout);
+  await engine.rename(oldId, asideName);
+  try {
+    await startNew(engine, spec, commit);
+  } catch (e) {
+    const why = (e as Error).message;
+    try {
+      await engine.rename(oldId, spec.name);
+      await engine.start(oldId);
+    } catch (restoreErr) {
+      throw new Error(
+        `${why}; restoring the previous container also failed: ${(restoreErr as Error).message}`,
+      );
+    }
+    throw new Error(`${why}; the previous container was started again`);
+  }
+  await engine.remove(oldId, { force: true });
+}
