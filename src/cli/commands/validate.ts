@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { loadStateRepo } from '../../config/load.js';
+import { formatIssue } from '../../model/errors.js';
+import { defaultCacheDir, readStateRepo } from '../../source/read.js';
+import { ExitError } from '../exit.js';
+import type { RepoFlags } from '../context.js';
+import { repoOptions } from '../options.js';
+import { paint, printJson, useColor } from '../output.js';
+
+export function registerValidate(program: Command): void {
+  repoOptions(program.command('validate'))
+    .description('check a state repo: every problem at once as file:line:col, exit 1 on any')
+    .option('--json', 'print the issues as JSON')
+    .action(async (flags: RepoFlags & { json?: boolean }) => {
+      const files = await readStateRepo({
+        repo: flags.repo,
+        env: flags.env,
+        ref: flags.ref,
+        cacheDir: flags.cacheDir ?? defaultCacheDir(),
+      });
+      const result = loadStateRepo(files);
+      const errors = result.issues.filter((i) => i.severity === 'error');
+      if (flags.json) {
+        printJson({
+          ok: errors.length === 0,
+          issues: result.issues,
+          services: result.repo?.services.length ?? 0,
+        });
+      } else {
+        const color = useColor(process.stderr);
+        for (const i of result.issues) {
+          process.stderr.write(
+            paint(color, i.severity === 'error' ? 'red' : 'yellow', formatIssue(i)) + '\n',
+          );
+        }
+        if (errors.length) process.stderr.write(`${errors.length} error(s)\n`);
+        else {
+          const r = result.repo!;
+          const hosts = r.inventory ? `, ${r.inventory.hosts.length} host(s)` : '';
+          process.stdout.write(`ok: ${r.services.length} service(s)${hosts} at ${files.ref}\n`);
+        }
+      }
+      if (errors.length) throw new ExitError(1);
+    });
+}
