@@ -330,13 +330,13 @@ test('service names must be safe file and container names, in both forms', () =>
       [`services/${'b'.repeat(63)}.yaml`]: 'image: nginx\n',
     }),
     [
-      'services/.hidden.yaml: service name ".hidden" (the file name) is not a safe file and container name: use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit',
-      'services/a b.yaml: service name "a b" (the file name) is not a safe file and container name: use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit',
-      `services/${long}.yaml: service name "${long}" (the file name) is not a safe file and container name: use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`,
-      'services/k1.yaml:2:9 k1.name: "../x" is not a safe service name: use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit',
-      'services/k2.yaml:2:9 k2.name: "a/b" is not a safe service name: use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit',
-      'services/k3.yaml:2:9 k3.name: "" is not a safe service name: use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit',
-      'services/k4.yaml:1:1: service name "-bad" (the top-level key) is not a safe file and container name: use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit',
+      'services/.hidden.yaml: service name ".hidden" (the file name) is not a safe file and container name: use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit',
+      'services/a b.yaml: service name "a b" (the file name) is not a safe file and container name: use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit',
+      `services/${long}.yaml: service name "${long}" (the file name) is not a safe file and container name: use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit`,
+      'services/k1.yaml:2:9 k1.name: "../x" is not a safe service name: use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit',
+      'services/k2.yaml:2:9 k2.name: "a/b" is not a safe service name: use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit',
+      'services/k3.yaml:2:9 k3.name: "" is not a safe service name: use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit',
+      'services/k4.yaml:1:1: service name "-bad" (the top-level key) is not a safe file and container name: use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit',
     ],
   );
 });

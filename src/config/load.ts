@@ -329,7 +329,7 @@ function loadServiceFile(
 function unsafeName(name: string, from: string): string {
   return (
     `service name ${JSON.stringify(name)} (${from}) is not a safe file and container name: ` +
-    `use 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`
+    `use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit`
   );
 }
 

@@ -3,7 +3,7 @@ import { imageRefProblem } from './image-ref.js';
 import { parseDuration, splitCommand } from './values.js';
 
 /** Service names become file names (`<env_dir>/<name>`) and container names. */
-export const SAFE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+export const SAFE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SINGLE_LINE = /^[^\n\r\0]*$/;
 const RESTART = /^(?:no|always|unless-stopped|on-failure(?::\d+)?)$/;
@@ -31,7 +31,7 @@ const absPath = (what: string) =>
 const serviceName = () =>
   z.string().regex(SAFE_NAME, {
     error: (iss) =>
-      `${JSON.stringify(iss.input)} is not a safe service name: use 1-63 letters, digits, "_", "." or "-", ` +
+      `${JSON.stringify(iss.input)} is not a safe service name: use 2-63 letters, digits, "_", "." or "-", ` +
       `starting with a letter or digit`,
   });
 
