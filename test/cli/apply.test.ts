@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Docker from 'dockerode';
+import { startWorld, type World } from '../world/index.js';
+import { berth } from '../support/cli.js';
+import { createRepo, type TestRepo } from '../support/repo.js';
+
+/**
+ * berth as a user runs it, against a real engine, a real registry and a real git repo:
+ * the "How we will know" list of the core issue, one test each.
+ */
+describe('apply against a real engine', () => {
+  let world: World;
+  let repo: TestRepo;
+  let work: string;
+  let docker: Docker;
+  let env: Record<string, string>;
+  let flags: string[];
+  const port = (n: number) => String(24000 + n);
+
+  const svc = (image: string, p: number, extra = '') =>
+    `image: ${image}\nenv_vars:\n  PORT: '${port(p)}'\n  BAR: baz\n${extra}`;
+
+  /** name → container id of every running or stopped container on the engine. */
+  const containers = async () => {
+    const list = await docker.listContainers({ all: true });
+    return Object.fromEntries(list.map((c) => [c.Names[0]!.slice(1), c.Id]));
+  };
+
+  before(async () => {
+    world = await startWorld();
+    docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
+    work = mkdtempSync(path.join(tmpdir(), 'berth-cli-'));
+    env = { DOCKER_HOST: world.dockerHost };
+    repo = createRepo({
+      'berth.yaml': `env_dir: ${work}/env\n`,
+      'services/web.yaml': svc(world.images.web1, 1),
+      'services/api.yaml': svc(world.images.web1, 2, 'pull: missing\n'),
+      'services/worker.yaml': svc(world.images.web1, 3, 'pull: missing\n'),
+    });
+    flags = [
+      '--repo',
+      repo.dir,
+      '--env',
+      'main',
+      '--store',
+      `${work}/berth.db`,
+      '--cache-dir',
+      `${work}/cache`,
+    ];
+  });
+
+  after(async () => {
+    await world?.stop();
+    repo?.remove();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('first apply starts everything, writes env files 0600 and records it', async () => {
+    const r = await berth(['apply', ...flags], env);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /3 to create/);
+    const names = await containers();
+    assert.deepEqual(Object.keys(names).sort(), ['api', 'web', 'worker']);
+    const st = statSync(`${work}/env/web`);
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.match(readFileSync(`${work}/env/web`, 'utf8'), new RegExp(`^PORT=${port(1)}$`, 'm'));
+    const info = await docker.getContainer('web').inspect();
+    assert.equal(info.State.Running, true);
+    assert.equal(info.Config.Labels['berth.service'], 'web');
+    assert.equal(info.HostConfig.NetworkMode, 'host');
+    assert.equal(info.HostConfig.Init, true);
+    assert.equal(info.HostConfig.RestartPolicy?.Name, 'always');
+    const h = await berth(['history', '--json', '--store', `${work}/berth.db`]);
+    assert.equal(h.code, 0, h.stderr);
+    const rows = JSON.parse(h.stdout) as Array<{ service: string; action: string; result: string }>;
+    assert.ok(rows.some((x) => x.service === 'web' && x.action === 'create' && x.result === 'succeeded'));
+  });
+
+  test('a second plan exits 0 and a second apply changes no container', async () => {
+    const beforeIds = await containers();
+    const p = await berth(['plan', ...flags.slice(0, 4), '--cache-dir', `${work}/cache`], env);
+    assert.equal(p.code, 0, p.stdout + p.stderr);
+    assert.match(p.stdout, /No changes\. 3 unchanged\./);
+    const a = await berth(['apply', ...flags], env);
+    assert.equal(a.code, 0, a.stderr);
+    assert.deepEqual(await containers(), beforeIds);
+  });
+
+  test('an env change recreates only that service', async () => {
+    const beforeIds = await containers();
+    repo.commit({ 'services/api.yaml': svc(world.images.web1, 2, 'pull: missing\n').replace('baz', 'qux') });
+    const p = await berth(['plan', ...flags.slice(0, 4), '--cache-dir', `${work}/cache`], env);
+    assert.equal(p.code, 2, p.stdout + p.stderr);
+    assert.match(p.stdout, /api\s+recreate\s+env BAR changed/);
+    const a = await berth(['apply', ...flags], env);
+    assert.equal(a.code, 0, a.stderr + a.stdout);
+    const now = await containers();
+    assert.notEqual(now.api, beforeIds.api);
+    assert.equal(now.web, beforeIds.web);
+    assert.equal(now.worker, beforeIds.worker);
+    assert.match(readFileSync(`${work}/env/api`, 'utf8'), /^BAR=qux$/m);
+  });
+
+  test('a new tag recreates only that service', async () => {
+    const beforeIds = await containers();
+    repo.commit({ 'services/worker.yaml': svc(world.images.web2, 3, 'pull: missing\n') });
+    const a = await berth(['apply', ...flags], env);
+    assert.equal(a.code, 0, a.stderr + a.stdout);
+    assert.match(a.stdout, /worker\s+recreate\s+image :1 → :2/);
+    const now = await containers();
+    assert.notEqual(now.worker, beforeIds.worker);
+    assert.equal(now.web, beforeIds.web);
+    assert.equal(now.api, beforeIds.api);
+  });
+
+  test('the same tag re-pushed with new content is found by pull: always', async () => {
+    const beforeIds = await containers();
+    await world.repush(world.images.web1, 'v1-rebuilt');
+    const p = await berth(['plan', ...flags.slice(0, 4), '--cache-dir', `${work}/cache`], env);
+    assert.equal(p.code, 2, p.stdout + p.stderr);
+    assert.match(p.stdout, /web\s+recreate\s+:1 now names sha256:[0-9a-f]{4}… \(was sha256:[0-9a-f]{4}…\)/);
+    assert.doesNotMatch(p.stdout, /api\s+recreate/);
+    const a = await berth(['apply', ...flags], env);
+    assert.equal(a.code, 0, a.stderr + a.stdout);
+    const now = await containers();
+    assert.notEqual(now.web, beforeIds.web);
+    assert.equal(now.api, beforeIds.api);
+    const again = await berth(['plan', ...flags.slice(0, 4), '--cache-dir', `${work}/cache`], env);
+    assert.equal(again.code, 0, again.stdout);
+  });
+
+  test('a container berth did not make is never touched; --adopt takes over a same-named one', async () => {
+    const foreign = await docker.createContainer({
+      name: 'handmade',
+      Image: world.images.web1,
+      Env: [`PORT=${port(9)}`],
+      HostConfig: { NetworkMode: 'host' },
+    });
+    await foreign.start();
+    const legacy = await docker.createContainer({
+      name: 'legacy',
+      Image: world.images.web1,
+      Env: [`PORT=${port(8)}`],
+      HostConfig: { NetworkMode: 'host' },
+    });
+    await legacy.start();
+    repo.commit({ 'services/legacy.yaml': svc(world.images.web1, 8, 'pull: missing\n') });
+    const blocked = await berth(['apply', ...flags], env);
+    assert.equal(blocked.code, 1, blocked.stdout);
+    assert.match(blocked.stdout, /legacy: a container named "legacy" exists that berth did not create/);
+    assert.equal((await containers()).legacy, legacy.id, 'nothing applied when blocked');
+    const adopted = await berth(['apply', ...flags, '--adopt'], env);
+    assert.equal(adopted.code, 0, adopted.stderr + adopted.stdout);
+    const now = await containers();
+    assert.notEqual(now.legacy, legacy.id);
+    assert.equal(now.handmade, foreign.id);
+    const info = await docker.getContainer('legacy').inspect();
+    assert.equal(info.Config.Labels['berth.service'], 'legacy');
+  });
+
+  test('a deleted service file removes only its container and env file', async () => {
+    const beforeIds = await containers();
+    repo.commit({ 'services/worker.yaml': null });
+    const a = await berth(['apply', ...flags], env);
+    assert.equal(a.code, 0, a.stderr + a.stdout);
+    assert.match(a.stdout, /worker\s+remove\s+no longer in the repo/);
+    const now = await containers();
+    assert.equal(now.worker, undefined);
+    assert.equal(now.web, beforeIds.web);
+    assert.equal(now.handmade, beforeIds.handmade);
+    assert.equal(existsSync(`${work}/env/worker`), false);
+  });
+
+  test('a stopped managed container is started again', async () => {
+    await docker.getContainer('api').stop();
+    const a = await berth(['apply', ...flags], env);
+    assert.equal(a.code, 0, a.stderr + a.stdout);
+    assert.match(a.stdout, /api\s+start\s+container is exited/);
+    assert.equal((await docker.getContainer('api').inspect()).State.Running, true);
+  });
+
+  test('a container that cannot start is removed and the previous one started again', async () => {
+    const beforeIds = await containers();
+    repo.commit({
+      'services/api.yaml': svc(world.images.web1, 2, "pull: missing\nentrypoint: ['/bin/no-such-program']\n"),
+    });
+    const a = await berth(['apply', ...flags], env);
+    assert.equal(a.code, 1, a.stdout);
+    assert.match(a.stdout + a.stderr, /previous container was started again/);
+    const now = await containers();
+    assert.equal(now.api, beforeIds.api);
+    assert.equal((await docker.getContainer('api').inspect()).State.Running, true);
+    assert.equal(Object.keys(now).filter((n) => n.includes('berth-old')).length, 0);
+    repo.commit({ 'services/api.yaml': svc(world.images.web1, 2, 'pull: missing\n').replace('baz', 'qux') });
+  });
+});
