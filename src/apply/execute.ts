@@ -21,7 +21,11 @@ export interface ExecuteDeps {
   reporter?: Reporter;
   /** The state repo as the user named it, for the record. */
   repo: string;
+  /** How many services change at once (default 4). */
+  parallel?: number;
 }
+
+const DEFAULT_PARALLEL = 4;
 
 export interface StepResult {
   service: string;
@@ -109,15 +113,23 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
     byService.set(op.service, list);
   }
   const failed: string[] = [];
-  for (const [service, ops] of byService) {
-    for (const op of ops) {
-      const ok = await record(service, op.kind, describe(op), () => run(op, plan, deps.engine, deps.files));
-      if (!ok) {
-        failed.push(service);
-        break;
+  const queue = [...byService];
+  // Services are independent of each other on a host, so they change side by side; a
+  // service's own operations stay in order.
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const [service, ops] = next;
+      for (const op of ops) {
+        const ok = await record(service, op.kind, describe(op), () => run(op, plan, deps.engine, deps.files));
+        if (!ok) {
+          failed.push(service);
+          break;
+        }
       }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, deps.parallel ?? DEFAULT_PARALLEL) }, worker));
+  failed.sort();
   const error = failed.length ? `failed: ${failed.join(', ')}` : undefined;
   await deps.store.finishApply(applyId, {
     result: failed.length ? 'failed' : 'succeeded',
@@ -174,8 +186,8 @@ async function run(op: Operation, plan: Plan, engine: Engine, files: HostFiles):
  * start-up) is "running" for a few milliseconds. Until health checks decide, watch it for a
  * short settle time so such a container is caught while the previous one can still take over.
  */
-const SETTLE_MS = 250;
-const SETTLE_POLL_MS = 50;
+const SETTLE_MS = 100;
+const SETTLE_POLL_MS = 25;
 
 async function mustStayUp(engine: Engine, id: string): Promise<void> {
   for (let waited = 0; ; waited += SETTLE_POLL_MS) {

@@ -236,3 +236,23 @@ test('CI metadata alone does not recreate a container', () => {
   const after = svc('web', { gitCommit: 'bbb', buildNumber: '2' });
   assert.deepEqual(planHost(desired([after]), host([before])).operations, []);
 });
+
+test('pull: always skips the pull when the local image already has the digest the tag names', () => {
+  const before = svc('web', { pull: 'always' });
+  const after = svc('web', { pull: 'always', env: { A: '1' } });
+  const obs = host([before], { remoteDigests: { [before.image]: { digest: D1 } } });
+  const plan = planHost(desired([after]), obs);
+  assert.deepEqual(plan.pulls, []);
+  assert.deepEqual(
+    plan.operations.map((o) => o.kind),
+    ['write-env', 'recreate'],
+  );
+  const moved = planHost(
+    desired([after]),
+    host([before], { remoteDigests: { [before.image]: { digest: D2 } } }),
+  );
+  assert.deepEqual(
+    moved.pulls.map((p) => p.image),
+    [before.image],
+  );
+});

@@ -30,6 +30,9 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
   const pulls = new Map<string, Pull>();
   const needImage = (s: ServiceSpec, cause: string) => {
     if (s.pull === 'missing' && imageIsLocal(s.image, observed.images)) return;
+    // pull: always means "ask the registry every time"; observe already asked, so a local image
+    // that has the digest the tag names now needs no second trip.
+    if (s.pull === 'always' && localHasRemoteDigest(s.image, observed)) return;
     const p = pulls.get(s.image);
     if (p) p.services.push(s.name);
     else pulls.set(s.image, { image: s.image, services: [s.name], cause });
@@ -161,6 +164,15 @@ function imageIsLocal(ref: string, images: ObservedImage[]): boolean {
   if (r.digest) return images.some((i) => i.repoDigests.includes(`${r.repository}@${r.digest}`));
   const tag = normalisedTag(ref);
   return images.some((i) => i.repoTags.includes(tag ?? ref) || i.repoTags.includes(ref));
+}
+
+function localHasRemoteDigest(ref: string, observed: ObservedHost): boolean {
+  const remote = observed.remoteDigests[ref];
+  if (!remote || !('digest' in remote)) return false;
+  const r = parseImageRef(ref);
+  const tag = normalisedTag(ref);
+  const local = observed.images.find((i) => i.repoTags.includes(tag ?? ref) || i.repoTags.includes(ref));
+  return Boolean(local?.repoDigests.includes(`${r.repository}@${remote.digest}`));
 }
 
 /** `pull: always` and the tag now names another digest than the running image. */

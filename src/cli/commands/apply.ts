@@ -16,6 +16,14 @@ import { makePlan, planJson, type PlanFlags } from './plan.js';
 
 interface ApplyFlags extends PlanFlags {
   store?: string;
+  parallel: number;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--parallel takes a whole number of at least 1, not "${v}"`);
+  return n;
 }
 
 export function registerApply(program: Command): void {
@@ -24,6 +32,7 @@ export function registerApply(program: Command): void {
     .option('--adopt', 'take over same-named containers berth did not create')
     .option('--allow-empty', 'allow a repo without services to remove every managed container')
     .option('--store <path>', `deployment record (SQLite); default ${defaultStorePath()}`)
+    .option('--parallel <n>', 'how many services change at once', positiveInt, 4)
     .option('--json', 'print the plan and the outcome as JSON')
     .action(async (flags: ApplyFlags) => {
       const storePath = flags.store ?? defaultStorePath();
@@ -51,6 +60,7 @@ export function registerApply(program: Command): void {
             now: () => new Date(),
             reporter: flags.json ? undefined : consoleReporter(),
             repo: repoLabel(flags.repo),
+            parallel: flags.parallel,
           });
           if (flags.json) printJson({ plan: planJson(plan), applied: true, ...outcome });
           else if (outcome.ok) {
