@@ -186,7 +186,7 @@ async function run(op: Operation, plan: Plan, engine: Engine, files: HostFiles):
  * start-up) is "running" for a few milliseconds. Until health checks decide, watch it for a
  * short settle time so such a container is caught while the previous one can still take over.
  */
-const SETTLE_MS = 100;
+const SETTLE_MS = 50;
 const SETTLE_POLL_MS = 25;
 
 async function mustStayUp(engine: Engine, id: string): Promise<void> {
