@@ -3,7 +3,7 @@ import { loadStateRepo } from '../config/load.js';
 import { desiredForHost } from '../config/select.js';
 import { ConfigError, formatIssue, type ConfigIssue } from '../model/errors.js';
 import type { DesiredState, StateRepo } from '../model/service.js';
-import { defaultCacheDir, readStateRepo } from '../source/read.js';
+import { defaultCacheDir, readStateRepo, type RepoFiles } from '../source/read.js';
 
 /** Flags every command that reads the state repo understands. */
 export interface RepoFlags {
@@ -19,15 +19,19 @@ export interface LoadedRepo {
   warnings: ConfigIssue[];
 }
 
-/** Read and validate the state repo; any error-level issue stops here, before the engine is asked. */
-export async function loadRepo(flags: RepoFlags): Promise<LoadedRepo> {
-  const files = await readStateRepo({
+/** The repo's files at the ref the flags name (or the working tree). */
+export function readFiles(flags: RepoFlags): Promise<RepoFiles> {
+  return readStateRepo({
     repo: flags.repo,
     env: flags.env,
     ref: flags.ref,
     cacheDir: flags.cacheDir ?? defaultCacheDir(),
   });
-  const result = loadStateRepo(files);
+}
+
+/** Read and validate the state repo; any error-level issue stops here, before the engine is asked. */
+export async function loadRepo(flags: RepoFlags): Promise<LoadedRepo> {
+  const result = loadStateRepo(await readFiles(flags));
   const errors = result.issues.filter((i) => i.severity === 'error');
   if (errors.length || !result.repo) throw new ConfigError(errors);
   return { repo: result.repo, warnings: result.issues.filter((i) => i.severity === 'warning') };

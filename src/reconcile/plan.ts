@@ -28,7 +28,7 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
   const imagesById = new Map(observed.images.map((i) => [i.id, i]));
   const wanted = new Set(desired.services.map((s) => s.name));
   const pulls = new Map<string, Pull>();
-  const needImage = (s: ServiceSpec, cause: string) => {
+  const needImage = (s: ServiceSpec, cause = s.pull === 'always' ? 'pull: always' : 'not on this host') => {
     if (s.pull === 'missing' && imageIsLocal(s.image, observed.images)) return;
     // pull: always means "ask the registry every time"; observe already asked, so a local image
     // that has the digest the tag names now needs no second trip.
@@ -55,11 +55,11 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
     const c = byName.get(s.name);
     const hash = configHash(s);
     if (!c) {
-      needImage(s, s.pull === 'always' ? 'pull: always' : 'not on this host');
+      needImage(s);
       ops.push({ kind: 'create', service: s.name, spec: s, cause: 'new service' });
     } else if (c.labels[LABEL.service] === undefined) {
       if (opts.adopt) {
-        needImage(s, s.pull === 'always' ? 'pull: always' : 'not on this host');
+        needImage(s);
         ops.push({
           kind: 'adopt',
           service: s.name,
@@ -80,28 +80,15 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
           `remove or rename it by hand`,
       );
     } else if (c.labels[LABEL.configHash] !== hash) {
-      needImage(s, s.pull === 'always' ? 'pull: always' : 'not on this host');
-      ops.push({
-        kind: 'recreate',
-        service: s.name,
-        spec: s,
-        containerId: c.id,
-        fromImage: c.image,
-        cause: specChange(c, s),
-      });
+      const cause = specChange(c, s);
+      needImage(s);
+      ops.push(recreate(s, c, cause));
     } else {
       const moved = movedTag(s, c, observed, imagesById);
       if (moved.warning) plan.warnings.push(moved.warning);
       if (moved.cause) {
         needImage(s, moved.cause);
-        ops.push({
-          kind: 'recreate',
-          service: s.name,
-          spec: s,
-          containerId: c.id,
-          fromImage: c.image,
-          cause: moved.cause,
-        });
+        ops.push(recreate(s, c, moved.cause));
       } else if (c.state !== 'running') {
         ops.push({
           kind: 'start',
@@ -138,6 +125,10 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
   }
   plan.pulls = [...pulls.values()];
   return plan;
+}
+
+function recreate(s: ServiceSpec, c: ObservedContainer, cause: string): Operation {
+  return { kind: 'recreate', service: s.name, spec: s, containerId: c.id, fromImage: c.image, cause };
 }
 
 function joinPath(dir: string, name: string): string {

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { loadStateRepo } from '../../config/load.js';
 import { formatIssue } from '../../model/errors.js';
-import { defaultCacheDir, readStateRepo } from '../../source/read.js';
 import { ExitError } from '../exit.js';
-import type { RepoFlags } from '../context.js';
+import { readFiles, type RepoFlags } from '../context.js';
 import { repoOptions } from '../options.js';
 import { paint, printJson, useColor } from '../output.js';
 
@@ -12,12 +11,7 @@ export function registerValidate(program: Command): void {
     .description('check a state repo: every problem at once as file:line:col, exit 1 on any')
     .option('--json', 'print the issues as JSON')
     .action(async (flags: RepoFlags & { json?: boolean }) => {
-      const files = await readStateRepo({
-        repo: flags.repo,
-        env: flags.env,
-        ref: flags.ref,
-        cacheDir: flags.cacheDir ?? defaultCacheDir(),
-      });
+      const files = await readFiles(flags);
       const result = loadStateRepo(files);
       const errors = result.issues.filter((i) => i.severity === 'error');
       if (flags.json) {
