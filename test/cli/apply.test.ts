@@ -80,6 +80,54 @@ describe('apply against a real engine', () => {
     assert.ok(rows.some((x) => x.service === 'web' && x.action === 'create' && x.result === 'succeeded'));
   });
 
+  test('every container option in the service file reaches the engine', async () => {
+    repo.commit({
+      'services/options.yaml': [
+        `image: ${world.images.web1}`,
+        'env_vars:',
+        `  PORT: '${port(7)}'`,
+        "entrypoint: ['/bin/busybox']",
+        "command: sh -c 'exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /'",
+        "user: '0:0'",
+        'working_dir: /www',
+        `volumes: ['${work}:/data:ro']`,
+        'labels: { team: payments }',
+        'stop_signal: SIGINT',
+        'stop_timeout: 7s',
+        'restart_policy: on-failure:3',
+        'init: false',
+        'log_driver: json-file',
+        "log_options: { max-size: 1m, max-file: '2' }",
+        'pull: missing',
+        '',
+      ].join('\n'),
+    });
+    const r = await berth(['apply', ...flags], env);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const info = await docker.getContainer('options').inspect();
+    const cfg = info.Config as typeof info.Config & { StopSignal?: string; StopTimeout?: number };
+    assert.deepEqual(cfg.Entrypoint, ['/bin/busybox']);
+    assert.deepEqual(cfg.Cmd, ['sh', '-c', 'exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /']);
+    assert.equal(cfg.User, '0:0');
+    assert.equal(cfg.WorkingDir, '/www');
+    assert.equal(cfg.Labels.team, 'payments');
+    assert.equal(cfg.StopSignal, 'SIGINT');
+    assert.equal(cfg.StopTimeout, 7);
+    assert.ok(cfg.Env.includes(`PORT=${port(7)}`));
+    assert.deepEqual(info.HostConfig.Binds, [`${work}:/data:ro`]);
+    assert.equal(info.HostConfig.NetworkMode, 'host');
+    assert.deepEqual(info.HostConfig.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 3 });
+    assert.equal(info.HostConfig.Init, false);
+    assert.deepEqual(info.HostConfig.LogConfig, {
+      Type: 'json-file',
+      Config: { 'max-size': '1m', 'max-file': '2' },
+    });
+    assert.equal(info.State.Running, true);
+    repo.commit({ 'services/options.yaml': null });
+    const removed = await berth(['apply', ...flags], env);
+    assert.equal(removed.code, 0, removed.stderr + removed.stdout);
+  });
+
   test('a second plan exits 0 and a second apply changes no container', async () => {
     const beforeIds = await containers();
     const p = await berth(['plan', ...flags.slice(0, 4), '--cache-dir', `${work}/cache`], env);

@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { withHostLock } from './lock.js';
+
+test('a second apply against the same engine is refused while the first holds the lock', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'berth-lock-'));
+  try {
+    await withHostLock(dir, 'unix:///a.sock', async () => {
+      await assert.rejects(
+        withHostLock(dir, 'unix:///a.sock', async () => 'never'),
+        /another berth apply is running against unix:\/\/\/a\.sock/,
+      );
+      // Another engine has its own lock.
+      assert.equal(await withHostLock(dir, 'unix:///b.sock', async () => 'b'), 'b');
+    });
+    // Released after the work, also when the work throws.
+    await assert.rejects(
+      withHostLock(dir, 'unix:///a.sock', async () => {
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
+    assert.equal(await withHostLock(dir, 'unix:///a.sock', async () => 'again'), 'again');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
