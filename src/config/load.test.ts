@@ -148,7 +148,7 @@ test('berth.yaml defaults merge under every service; maps key by key, the servic
       '  healthcheck: { docker: true }',
       '',
     ].join('\n'),
-    'services/a.yaml': [
+    'services/aa.yaml': [
       'image: a',
       'env_vars: { LEVEL: debug }',
       'log_options: { tag: a }',
@@ -156,7 +156,7 @@ test('berth.yaml defaults merge under every service; maps key by key, the servic
       'healthcheck: { http: "http://localhost/" }',
       '',
     ].join('\n'),
-    'services/b.yaml': 'image: b\n',
+    'services/bb.yaml': 'image: b\n',
   });
   assert.deepEqual(r.issues, []);
   assert.equal(r.repo?.envDir, '/srv/berth/env');
@@ -187,17 +187,17 @@ test('berth.yaml defaults merge under every service; maps key by key, the servic
 test('services_dir: only direct children with .yaml or .yml; other files ignored', () => {
   const r = load({
     'berth.yaml': 'services_dir: ./deploy/services/\n',
-    'deploy/services/a.yaml': 'image: a\n',
-    'deploy/services/b.yml': 'image: b\n',
+    'deploy/services/aa.yaml': 'image: a\n',
+    'deploy/services/bb.yml': 'image: b\n',
     'deploy/services/nested/c.yaml': 'not: a service\n',
     'deploy/services/README.md': '# hi\n',
-    'services/d.yaml': 'not: read\n',
+    'services/dd.yaml': 'not: read\n',
     Makefile: 'all:\n',
   });
   assert.deepEqual(r.issues, []);
   assert.deepEqual(
     r.repo?.services.map((s) => s.file),
-    ['deploy/services/a.yaml', 'deploy/services/b.yml'],
+    ['deploy/services/aa.yaml', 'deploy/services/bb.yml'],
   );
   assert.equal(r.repo?.settings?.servicesDir, 'deploy/services');
 });
@@ -344,26 +344,26 @@ test('service names must be safe file and container names, in both forms', () =>
 test('broken YAML, duplicate keys, empty and non-map files', () => {
   assert.deepEqual(
     report({
-      'services/a.yaml': 'image: nginx\nenv_vars: [a\n',
-      'services/b.yaml': 'image: nginx\nenv_vars:\n  FOO: 1\n  FOO: 2\n',
-      'services/c.yaml': '',
-      'services/d.yaml': '# only a comment\n',
-      'services/e.yaml': '- image: nginx\n',
-      'services/f.yaml': 'nginx:1.27\n',
-      'services/g.yaml': 'image: a\n---\nimage: b\n',
-      'services/h.yaml': 'api:\n  gitCommit: x\nweb:\n  gitCommit: y\n',
+      'services/aa.yaml': 'image: nginx\nenv_vars: [a\n',
+      'services/bb.yaml': 'image: nginx\nenv_vars:\n  FOO: 1\n  FOO: 2\n',
+      'services/cc.yaml': '',
+      'services/dd.yaml': '# only a comment\n',
+      'services/ee.yaml': '- image: nginx\n',
+      'services/ff.yaml': 'nginx:1.27\n',
+      'services/gg.yaml': 'image: a\n---\nimage: b\n',
+      'services/hh.yaml': 'api:\n  gitCommit: x\nweb:\n  gitCommit: y\n',
     }),
     [
-      'services/a.yaml:3:1: invalid YAML: flow sequence in block collection must be sufficiently indented and end with a ]',
-      'services/b.yaml:4:3: duplicate key "FOO"',
-      'services/c.yaml: the file is empty; a service needs at least `image:`',
-      'services/d.yaml: the file is empty; a service needs at least `image:`',
-      'services/e.yaml:1:1: expected a map of service settings, got a list',
-      'services/f.yaml:1:1: expected a map of service settings, got a string',
-      'services/g.yaml:2:1: more than one YAML document in this file; remove the extra "---"',
-      'services/h.yaml:1:1: missing required key "image"',
-      'services/h.yaml:1:1: unknown key "api"',
-      'services/h.yaml:3:1: unknown key "web"',
+      'services/aa.yaml:3:1: invalid YAML: flow sequence in block collection must be sufficiently indented and end with a ]',
+      'services/bb.yaml:4:3: duplicate key "FOO"',
+      'services/cc.yaml: the file is empty; a service needs at least `image:`',
+      'services/dd.yaml: the file is empty; a service needs at least `image:`',
+      'services/ee.yaml:1:1: expected a map of service settings, got a list',
+      'services/ff.yaml:1:1: expected a map of service settings, got a string',
+      'services/gg.yaml:2:1: more than one YAML document in this file; remove the extra "---"',
+      'services/hh.yaml:1:1: missing required key "image"',
+      'services/hh.yaml:1:1: unknown key "api"',
+      'services/hh.yaml:3:1: unknown key "web"',
     ],
   );
 });
@@ -587,18 +587,18 @@ test('every problem in every file is reported at once, in file order; warnings d
     'berth.yml': 'env_dir: /x\n',
     'berth.yaml': 'env_dir: x\n',
     'inventory.yaml': 'hosts:\n  app-1: { groups: [web] }\n',
-    'services/a.yaml': 'image: A\n',
-    'services/b.yaml': 'b:\n  image: nginx\n  hosts: [db]\n',
-    'services/c.yaml': 'image: nginx\nimage: redis\n',
+    'services/aa.yaml': 'image: A\n',
+    'services/bb.yaml': 'bb:\n  image: nginx\n  hosts: [db]\n',
+    'services/cc.yaml': 'image: nginx\nimage: redis\n',
   });
   assert.deepEqual(r.issues.map(formatIssue), [
     'berth.yaml:1:10 env_dir: env_dir must be an absolute path',
-    'services/a.yaml:1:8 image: invalid image reference "A": the repository name must be lowercase',
-    'services/b.yaml:3:11 b.hosts[0]: "db" is neither a host nor a group in inventory.yaml',
-    'services/c.yaml:2:1: duplicate key "image"',
+    'services/aa.yaml:1:8 image: invalid image reference "A": the repository name must be lowercase',
+    'services/bb.yaml:3:11 bb.hosts[0]: "db" is neither a host nor a group in inventory.yaml',
+    'services/cc.yaml:2:1: duplicate key "image"',
   ]);
   assert.equal(r.repo, undefined);
-  const warned = load({ 'berth.yml': 'env_dir: /x\n', 'services/a.yaml': 'image: a\n' });
+  const warned = load({ 'berth.yml': 'env_dir: /x\n', 'services/aa.yaml': 'image: a\n' });
   assert.deepEqual(warned.issues.map(formatIssue), [
     'berth.yml: warning: this file is not read; name it berth.yaml',
   ]);

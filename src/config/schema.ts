@@ -4,6 +4,8 @@ import { parseDuration, splitCommand } from './values.js';
 
 /** Service names become file names (`<env_dir>/<name>`) and container names. */
 export const SAFE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,62}$/;
+/** Environment names end up in branch names and messages, never in container names. */
+const ENVIRONMENT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SINGLE_LINE = /^[^\n\r\0]*$/;
 const RESTART = /^(?:no|always|unless-stopped|on-failure(?::\d+)?)$/;
@@ -218,7 +220,9 @@ export const serviceFileSchema = z.union([serviceSchema, z.record(z.string(), ke
 const envName = () =>
   z
     .string()
-    .regex(SAFE_NAME, { error: (iss) => `${JSON.stringify(iss.input)} is not a valid environment name` });
+    .regex(ENVIRONMENT_NAME, {
+      error: (iss) => `${JSON.stringify(iss.input)} is not a valid environment name`,
+    });
 
 /** berth.yaml. */
 export const berthSchema = z
