@@ -218,11 +218,9 @@ export const serviceFileSchema = z.union([serviceSchema, z.record(z.string(), ke
 });
 
 const envName = () =>
-  z
-    .string()
-    .regex(ENVIRONMENT_NAME, {
-      error: (iss) => `${JSON.stringify(iss.input)} is not a valid environment name`,
-    });
+  z.string().regex(ENVIRONMENT_NAME, {
+    error: (iss) => `${JSON.stringify(iss.input)} is not a valid environment name`,
+  });
 
 /** berth.yaml. */
 export const berthSchema = z
