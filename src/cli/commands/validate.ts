@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { loadStateRepo } from '../../config/load.js';
-import { formatIssue } from '../../model/errors.js';
+import { loadStateRepo, type LoadResult } from '../../config/load.js';
+import { ConfigError, formatIssue } from '../../model/errors.js';
 import { ExitError } from '../exit.js';
 import { readFiles, type RepoFlags } from '../context.js';
 import { repoOptions } from '../options.js';
@@ -11,8 +11,18 @@ export function registerValidate(program: Command): void {
     .description('check a state repo: every problem at once as file:line:col, exit 1 on any')
     .option('--json', 'print the issues as JSON')
     .action(async (flags: RepoFlags & { json?: boolean }) => {
-      const files = await readFiles(flags);
-      const result = loadStateRepo(files);
+      // Problems found while reading (a symlink out of the repo, a file too large or not UTF-8)
+      // are issues like any other: same lines, same count, and in --json too.
+      let result: LoadResult;
+      let ref = '';
+      try {
+        const files = await readFiles(flags);
+        ref = files.ref;
+        result = loadStateRepo(files);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        result = { issues: e.issues };
+      }
       const errors = result.issues.filter((i) => i.severity === 'error');
       if (flags.json) {
         printJson({
@@ -31,7 +41,7 @@ export function registerValidate(program: Command): void {
         else {
           const r = result.repo!;
           const hosts = r.inventory ? `, ${r.inventory.hosts.length} host(s)` : '';
-          process.stdout.write(`ok: ${r.services.length} service(s)${hosts} at ${files.ref}\n`);
+          process.stdout.write(`ok: ${r.services.length} service(s)${hosts} at ${ref}\n`);
         }
       }
       if (errors.length) throw new ExitError(1);
