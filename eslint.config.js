@@ -13,7 +13,7 @@ export default tseslint.config(
   },
   {
     // The planning core stays pure: no I/O adapters, no node built-ins that touch the world.
-    files: ['src/reconcile/**/*.ts', 'src/model/**/*.ts'],
+    files: ['src/reconcile/**/*.ts', 'src/model/**/*.ts', 'src/template/**/*.ts', 'src/config/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
