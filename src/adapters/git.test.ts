@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { gitIn, tempDirs } from '../../test/support/git.js';
 import {
   GitError,
   changedPaths,
@@ -21,33 +21,8 @@ import {
 } from './git.js';
 import { ExternalError } from '../model/errors.js';
 
-const temps: string[] = [];
-after(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'berth-git-'));
-  temps.push(d);
-  return d;
-}
-
-/** Run git in a test repo, independent of the user's identity and signing settings. */
-function sh(cwd: string, ...args: string[]): string {
-  return execFileSync(
-    'git',
-    [
-      '-c',
-      'user.name=t',
-      '-c',
-      'user.email=t@t',
-      '-c',
-      'commit.gpgsign=false',
-      '-c',
-      'tag.gpgsign=false',
-      ...args,
-    ],
-    { cwd, encoding: 'utf8' },
-  ).trim();
-}
+const tempDir = tempDirs('berth-git-');
+const sh = gitIn;
 
 /** A work tree with the given files committed on main; returns its path. */
 function repoWith(files: Record<string, string>): string {

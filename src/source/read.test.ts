@@ -1,38 +1,13 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { gitIn, tempDirs } from '../../test/support/git.js';
 import { cacheName, defaultCacheDir, isLocalRepo, readStateRepo, type RepoFiles } from './read.js';
 import { ConfigError, ExternalError, UsageError } from '../model/errors.js';
 
-const temps: string[] = [];
-after(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'berth-source-'));
-  temps.push(d);
-  return d;
-}
-
-function sh(cwd: string, ...args: string[]): string {
-  return execFileSync(
-    'git',
-    [
-      '-c',
-      'user.name=t',
-      '-c',
-      'user.email=t@t',
-      '-c',
-      'commit.gpgsign=false',
-      '-c',
-      'tag.gpgsign=false',
-      ...args,
-    ],
-    { cwd, encoding: 'utf8' },
-  ).trim();
-}
+const tempDir = tempDirs('berth-source-');
+const sh = gitIn;
 
 /** Write files (null deletes) and symlinks ({ link: target }) into a folder. */
 function write(dir: string, files: Record<string, string | null | { link: string }>): void {
