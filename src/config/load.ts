@@ -1,5 +1,13 @@
 import type { ConfigIssue } from '../model/errors.js';
-import type { HealthcheckSpec, Inventory, RepoSettings, ServiceSpec, StateRepo } from '../model/service.js';
+import type {
+  HealthcheckSpec,
+  Inventory,
+  RepoSettings,
+  ServiceSpec,
+  StateRepo,
+  TemplateSource,
+} from '../model/service.js';
+import type { TemplateSchema } from '../template/check.js';
 import { fromZod, kindOf, suggest } from './issues.js';
 import {
   berthSchema,
@@ -11,6 +19,7 @@ import {
   type InventoryInput,
   type ServiceInput,
 } from './schema.js';
+import { checkServiceTemplates, checkSettingsTemplates, SERVICE_TEMPLATE_FIELDS } from './templates.js';
 import { issueAt, parseYamlFile, type YamlFile, type YamlPath } from './yaml-file.js';
 
 /** The state repo's files, already read: no fs or git here. */
@@ -63,6 +72,8 @@ interface LoadedService {
   /** Where to point when the name clashes; undefined means the file name itself. */
   namePath?: { path: YamlPath; at: 'key' | 'value' };
   body?: ServiceInput;
+  /** The file's templated values, by path in the body: where to point when one fails to render. */
+  templates?: Record<string, TemplateSource>;
 }
 
 /**
@@ -106,6 +117,7 @@ export function loadStateRepo(input: RepoFiles): LoadResult {
 
   checkDuplicates(services, issues);
   if (staticInventory) checkHosts(services, berth, inv, issues);
+  const defaultTemplates = checkTemplates(services, berth, templateSchema(staticInventory, inv), issues);
 
   const blocked = issues.some((i) => i.severity === 'error');
   issues.sort(byPosition);
@@ -115,7 +127,12 @@ export function loadStateRepo(input: RepoFiles): LoadResult {
     ref: input.ref,
     envDir: berth.config.env_dir ?? DEFAULT_ENV_DIR,
     services: services
-      .map((s) => toSpec(s.name!, s.file, s.body!, berth.config!.defaults))
+      .map((s) => {
+        const spec = toSpec(s.name!, s.file, s.body!, berth.config!.defaults);
+        const templates = mergeTemplates(s.body!, s.templates ?? {}, defaultTemplates);
+        if (templates) spec.templates = templates;
+        return spec;
+      })
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     settings: toSettings(berth.config, berth.servicesDir),
   };
@@ -388,6 +405,59 @@ function checkHosts(
       );
     });
   }
+}
+
+/**
+ * What a template may name, as far as the repo tells: the inventory's groups (none without an
+ * inventory; unchecked when hosts are discovered, or when inventory.yaml has its own errors).
+ */
+function templateSchema(staticInventory: boolean, inv: LoadedInventory | undefined): TemplateSchema {
+  const schema: TemplateSchema = { serviceFields: SERVICE_TEMPLATE_FIELDS };
+  if (staticInventory && !inv) schema.groups = [];
+  else if (inv?.inventory) schema.groups = Object.keys(inv.inventory.groups).sort();
+  return schema;
+}
+
+/**
+ * Check the templates of every valid service body, of berth.yaml `defaults` (once, not per
+ * service) and of the load balancer settings. Returns the templated values of `defaults`.
+ */
+function checkTemplates(
+  services: LoadedService[],
+  berth: LoadedBerth,
+  schema: TemplateSchema,
+  issues: ConfigIssue[],
+): Record<string, TemplateSource> {
+  for (const s of services) {
+    if (!s.body) continue;
+    const raw = s.prefix.reduce<unknown>((v, k) => (isMapValue(v) ? v[k] : undefined), s.yaml.data);
+    if (isMapValue(raw)) s.templates = checkServiceTemplates(s.yaml, s.prefix, raw, schema, issues);
+  }
+  const y = berth.yaml;
+  if (!berth.config || !y || !isMapValue(y.data)) return {};
+  if (isMapValue(y.data.load_balancer))
+    checkSettingsTemplates(y, ['load_balancer'], y.data.load_balancer, schema, issues);
+  if (!isMapValue(y.data.defaults)) return {};
+  return checkServiceTemplates(y, ['defaults'], y.data.defaults, schema, issues);
+}
+
+/** The sources of a service's templated values: its own, and those of the defaults it did not override. */
+function mergeTemplates(
+  s: ServiceInput,
+  own: Record<string, TemplateSource>,
+  defaults: Record<string, TemplateSource>,
+): Record<string, TemplateSource> | undefined {
+  const out: Record<string, TemplateSource> = {};
+  for (const [key, src] of Object.entries(defaults)) {
+    const m = /^(env_vars|labels)\.(.*)$/s.exec(key);
+    const field = (m?.[1] ?? key.split(/[.[]/)[0]) as keyof ServiceInput;
+    const overridden = m
+      ? (s[field] as Record<string, string> | undefined)?.[m[2]!] !== undefined
+      : s[field] !== undefined;
+    if (!overridden) out[key] = src;
+  }
+  Object.assign(out, own);
+  return Object.keys(out).length ? out : undefined;
 }
 
 const HEALTH_DEFAULTS = { interval: 2000, timeout: 2000, retries: 3, startPeriod: 0 };

@@ -11,6 +11,7 @@ import {
   type Pair,
 } from 'yaml';
 import type { ConfigIssue } from '../model/errors.js';
+import type { TemplateSource } from '../model/service.js';
 
 /** A path into a YAML document: map keys and list indexes. */
 export type YamlPath = ReadonlyArray<string | number>;
@@ -22,6 +23,8 @@ export interface YamlFile {
   lines: LineCounter;
   /** The document as plain data; undefined for an empty file. */
   data: unknown;
+  /** The file's text, to find a scalar as written. */
+  source: string;
 }
 
 const KIND_OF_ERROR: Record<string, (text: string) => string> = {
@@ -68,7 +71,7 @@ export function parseYamlFile(
     return { issues };
   }
   keepScalarText(doc.contents, data, [], stringish);
-  return { yaml: { file, doc, lines, data }, issues };
+  return { yaml: { file, doc, lines, data, source: content }, issues };
 }
 
 function lowerFirst(s: string): string {
@@ -180,4 +183,18 @@ export function issueAt(
   const issue: ConfigIssue = { file: y.file, line, col, message, severity: opts.severity ?? 'error' };
   if (shown) issue.path = shown;
   return issue;
+}
+
+/**
+ * The scalar at `path` as written, with where it starts, so an offset into its value can be
+ * mapped to a column. A value that is not a plain scalar node (an alias) gives an empty `raw`,
+ * which maps every offset to the value's start.
+ */
+export function scalarSource(y: YamlFile, path: YamlPath): TemplateSource {
+  const { node, depth } = find(y.doc, path);
+  if (depth === path.length && isScalar(node) && isNodeWithRange(node)) {
+    const [start, end] = node.range;
+    return { file: y.file, path: dotted(path), ...y.lines.linePos(start), raw: y.source.slice(start, end) };
+  }
+  return { file: y.file, path: dotted(path), ...positionOf(y, path), raw: '' };
 }

@@ -1,3 +1,5 @@
+import type { ConfigIssue } from './errors.js';
+
 /** Health check settings of a service, durations in milliseconds. */
 export interface HealthcheckSpec {
   /** URL answered with 2xx/3xx when healthy. */
@@ -43,6 +45,37 @@ export interface ServiceSpec {
   hosts?: string[];
   /** Repo-relative path of the file the service came from. */
   file: string;
+  /**
+   * Where each templated value was written, keyed by its path as the file writes it
+   * (`env_vars.DB_URL`, `volumes[0]`, `command` for a command written as one line,
+   * `command[1]` for a list item). Set by the loader on the repo-wide spec so a render error
+   * can name file:line:col; absent once the service is rendered for a host.
+   */
+  templates?: Record<string, TemplateSource>;
+  /**
+   * Env key -> the secrets its value uses, sorted. Only on a rendered spec, only for keys that
+   * use a secret: what the planner redacts and watches ("secret db_password changed").
+   */
+  secretEnv?: Record<string, string[]>;
+  /**
+   * Env key -> the value as it may be shown, each secret as `<secret:NAME>`
+   * (`postgres://app:<secret:db_password>@10.0.0.5/app`). Same keys as `secretEnv`; show this
+   * instead of `env[key]` everywhere but the env file.
+   */
+  redactedEnv?: Record<string, string>;
+}
+
+/** Where a templated string value sits in the state repo, as plain data. */
+export interface TemplateSource {
+  /** Repo-relative file: the service file, or berth.yaml for a value from `defaults`. */
+  file: string;
+  /** The value's dotted path in that file, as issues show it: `defaults.env_vars.TZ`, `command[1]`. */
+  path: string;
+  /** 1-based line and column of the scalar's first character (its quote or block indicator). */
+  line: number;
+  col: number;
+  /** The scalar as written, quotes and escapes included, to map an offset in the value to a column. */
+  raw: string;
 }
 
 /** A host from the inventory. */
@@ -97,4 +130,14 @@ export interface DesiredState {
   host?: string;
   envDir: string;
   services: ServiceSpec[];
+  /**
+   * Services of this host whose values could not be rendered (a missing secret, a failed
+   * decryption, a missing host var), each with why. They are not in `services`.
+   */
+  failed?: Array<{ service: string; issues: ConfigIssue[] }>;
+  /**
+   * Names the planner must neither create, change nor remove: the `failed` services, whose
+   * running containers are left as they are.
+   */
+  held?: string[];
 }
