@@ -1,18 +1,63 @@
 import { UsageError } from '../model/errors.js';
-import type { DesiredState, StateRepo } from '../model/service.js';
+import type { DesiredState, Inventory, InventoryHost, StateRepo } from '../model/service.js';
+import type { SecretAnswer } from '../template/render.js';
+import { renderService, type HostContext } from './templates.js';
+
+/** What templates need beyond the repo and the host. */
+export interface RenderOptions {
+  /**
+   * The environment's name, as templates read `env`. Default: the environment of berth.yaml
+   * whose branch is `repo.ref`, else `repo.ref` itself.
+   */
+  env?: string;
+  /**
+   * Secret lookup: the value, undefined when there is no such secret, or why it could not be
+   * read (a failed decryption). Asked at most once per secret per call. Without it, a service
+   * using a secret is held (see `DesiredState.held`).
+   */
+  secret?: (name: string) => SecretAnswer;
+}
+
+/**
+ * The host as templates see it when there is no inventory: pure code, so no OS hostname. It is
+ * named as `--host` names it, else "localhost", and reached at 127.0.0.1, which is right for the
+ * host itself under the default host network mode; no groups, no vars.
+ */
+function localHost(name: string | undefined): InventoryHost {
+  return { name: name ?? 'localhost', address: '127.0.0.1', groups: [], vars: {} };
+}
+
+/** A host with its groups' vars merged under its own; groups in the order it lists them, later wins. */
+function withGroupVars(h: InventoryHost, inv: Inventory): InventoryHost {
+  const vars: Record<string, unknown> = {};
+  for (const g of h.groups) Object.assign(vars, inv.groups[g]?.vars);
+  Object.assign(vars, h.vars);
+  return { name: h.name, address: h.address, groups: [...h.groups], vars };
+}
+
+function environmentName(repo: StateRepo): string {
+  const envs = Object.entries(repo.settings?.environments ?? {});
+  return envs.find(([, e]) => e.branch === repo.ref)?.[0] ?? repo.ref;
+}
 
 /**
  * What one host should run. Without an inventory every service runs everywhere. With one,
  * `host` must be an inventory host, and a service runs there when its `hosts:` is absent or
  * names the host or one of its groups.
+ *
+ * Every templated value is rendered for the host. A service whose values cannot be rendered (a
+ * missing secret, a missing host var) is left out of `services`, listed in `failed` with its
+ * issues and named in `held`, so that only its change stops and its container is left alone.
  * @throws UsageError when the repo has an inventory and `host` is missing or not in it.
  */
-export function desiredForHost(repo: StateRepo, host?: string): DesiredState {
+export function desiredForHost(repo: StateRepo, host?: string, opts: RenderOptions = {}): DesiredState {
   const base: DesiredState = { ref: repo.ref, envDir: repo.envDir, services: repo.services };
   if (repo.commit !== undefined) base.commit = repo.commit;
   if (host !== undefined) base.host = host;
   const inv = repo.inventory;
-  if (!inv) return base;
+  const env = opts.env ?? environmentName(repo);
+  const secret = opts.secret && memo(opts.secret);
+  if (!inv) return render(base, { host: localHost(host), groups: {}, env, secret });
 
   const known = inv.hosts.map((h) => h.name).sort();
   const list = known.length ? known.join(', ') : 'none: inventory.yaml lists no hosts';
@@ -21,9 +66,38 @@ export function desiredForHost(repo: StateRepo, host?: string): DesiredState {
   const h = inv.hosts.find((x) => x.name === host);
   if (!h) throw new UsageError(`host ${JSON.stringify(host)} is not in the inventory (known hosts: ${list})`);
 
+  const hosts = inv.hosts.map((x) => withGroupVars(x, inv));
+  const groups: Record<string, InventoryHost[]> = {};
+  for (const g of Object.keys(inv.groups)) groups[g] = hosts.filter((x) => x.groups.includes(g));
   const mine = new Set([h.name, ...h.groups]);
-  return {
-    ...base,
-    services: repo.services.filter((s) => s.hosts === undefined || s.hosts.some((t) => mine.has(t))),
+  return render(
+    {
+      ...base,
+      services: repo.services.filter((s) => s.hosts === undefined || s.hosts.some((t) => mine.has(t))),
+    },
+    { host: hosts.find((x) => x.name === host)!, groups, env, secret },
+  );
+}
+
+function render(selected: DesiredState, ctx: HostContext): DesiredState {
+  const out: DesiredState = { ...selected, services: [] };
+  const failed: NonNullable<DesiredState['failed']> = [];
+  for (const s of selected.services) {
+    const r = renderService(s, ctx);
+    if (r.ok) out.services.push(r.spec);
+    else failed.push({ service: s.name, issues: r.issues });
+  }
+  if (failed.length) {
+    out.failed = failed;
+    out.held = failed.map((f) => f.service);
+  }
+  return out;
+}
+
+function memo(lookup: (name: string) => SecretAnswer): (name: string) => SecretAnswer {
+  const seen = new Map<string, SecretAnswer>();
+  return (name) => {
+    if (!seen.has(name)) seen.set(name, lookup(name));
+    return seen.get(name);
   };
 }
