@@ -11,6 +11,8 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v haproxy >/dev/null || need+=(haproxy)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v git >/dev/null || need+=(git)
+# age and age-keygen: the secrets tests check that berth's encrypted files are age's own.
+command -v age >/dev/null && command -v age-keygen >/dev/null || need+=(age)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need root to install: ${need[*]} (run with sudo)" >&2
