@@ -5,6 +5,7 @@ import { registerApply } from './commands/apply.js';
 import { registerHistory } from './commands/history.js';
 import { registerPlan } from './commands/plan.js';
 import { registerRender } from './commands/render.js';
+import { registerSecret } from './commands/secret.js';
 import { registerValidate } from './commands/validate.js';
 import { ExitError } from './exit.js';
 
@@ -19,6 +20,7 @@ function program(): Command {
   registerPlan(p);
   registerApply(p);
   registerHistory(p);
+  registerSecret(p);
   return p;
 }
 
