@@ -54,6 +54,11 @@ export interface Plan {
   warnings: string[];
   /** Problems that forbid applying this plan (e.g. a foreign container in the way). */
   blockers: string[];
+  /**
+   * Services left exactly as they run because their values could not be made (a missing
+   * secret, a failed decryption): neither changed nor removed. The apply still fails.
+   */
+  held: Array<{ service: string; reason: string }>;
 }
 
 export function hasChanges(plan: Plan): boolean {

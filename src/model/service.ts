@@ -63,6 +63,11 @@ export interface ServiceSpec {
    * instead of `env[key]` everywhere but the env file.
    */
   redactedEnv?: Record<string, string>;
+  /**
+   * Env key -> a keyed digest of its value (`hmac-sha256:...`, this host's key), for the keys in
+   * `secretEnv`: how a changed secret changes the config hash without the value being stored.
+   */
+  secretDigests?: Record<string, string>;
 }
 
 /** Where a templated string value sits in the state repo, as plain data. */

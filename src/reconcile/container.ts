@@ -25,10 +25,30 @@ export interface ContainerConfig {
   logOptions: Record<string, string>;
 }
 
+/**
+ * The env as it may be written into a label: values that use a secret appear in their
+ * redacted form plus a keyed digest (HMAC with a key only this host has), so a changed
+ * secret still changes the config hash, yet nobody who reads labels can test guesses.
+ */
+export function labelEnv(s: ServiceSpec): Record<string, string> {
+  if (!s.secretEnv) return s.env;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.env)) {
+    if (!s.secretEnv[k]) {
+      out[k] = v;
+      continue;
+    }
+    const digest = s.secretDigests?.[k];
+    if (!digest) throw new Error(`bug: env ${k} of ${s.name} uses a secret but has no keyed digest`);
+    out[k] = `${s.redactedEnv?.[k] ?? '<secret>'} ${digest}`;
+  }
+  return out;
+}
+
 export function containerConfig(s: ServiceSpec): ContainerConfig {
   return {
     image: s.image,
-    env: s.env,
+    env: labelEnv(s),
     command: s.command,
     entrypoint: s.entrypoint,
     user: s.user,

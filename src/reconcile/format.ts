@@ -14,6 +14,7 @@ export function planText(plan: Plan): string {
     const what = op.kind === 'write-env' ? `${op.path} (${op.cause})` : op.cause;
     rows.push([op.service, op.kind, what]);
   }
+  for (const h of plan.held) rows.push([h.service, 'held', h.reason]);
   const out = [head];
   const w0 = Math.max(0, ...rows.map((r) => r[0]!.length));
   const w1 = Math.max(0, ...rows.map((r) => r[1]!.length));
@@ -34,7 +35,7 @@ export function summary(plan: Plan): string {
   const parts = order.filter((k) => counts.has(k)).map((k) => `${counts.get(k)} to ${k}`);
   const envWrites = plan.operations.filter((o) => o.kind === 'write-env').length;
   if (envWrites) parts.push(`${envWrites} env file${envWrites === 1 ? '' : 's'} to write`);
-  const unchanged = `${plan.unchanged.length} unchanged`;
+  const unchanged = `${plan.unchanged.length} unchanged${plan.held.length ? `, ${plan.held.length} held` : ''}`;
   if (parts.length === 0) return `No changes. ${unchanged}.`;
   return `${parts.join(', ')}; ${unchanged}.`;
 }

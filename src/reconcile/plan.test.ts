@@ -5,6 +5,7 @@ import type { DesiredState, ServiceSpec } from '../model/service.js';
 import { createSpec, renderEnvFile } from './container.js';
 import { planText } from './format.js';
 import { planHost } from './plan.js';
+import { withSecretDigests } from './secrets.js';
 
 const REG = '127.0.0.1:5000';
 const D1 = `sha256:9f3e${'1'.repeat(60)}`;
@@ -254,5 +255,68 @@ test('pull: always skips the pull when the local image already has the digest th
   assert.deepEqual(
     moved.pulls.map((p) => p.image),
     [before.image],
+  );
+});
+
+test('a changed secret recreates the service and is named, never shown', () => {
+  const key = Buffer.alloc(32, 7);
+  const withSecret = (password: string) =>
+    withSecretDigests(
+      [
+        svc('api', {
+          env: { DATABASE_URL: `postgres://app:${password}@db/app`, PLAIN: 'x' },
+          secretEnv: { DATABASE_URL: ['db_password'] },
+          redactedEnv: { DATABASE_URL: 'postgres://app:<secret:db_password>@db/app' },
+        }),
+      ],
+      key,
+    );
+  const before = withSecret('hunter2');
+  const after = withSecret('correct-horse');
+  const plan = planHost(desired(after), host(before));
+  assert.deepEqual(
+    plan.operations.map((o) => `${o.kind} ${o.cause}`),
+    ['write-env env file differs', 'recreate secret db_password changed'],
+  );
+  const labels = JSON.stringify(createSpec(after[0]!, 'c').labels);
+  assert.ok(!labels.includes('correct-horse'), labels);
+  assert.match(labels, /<secret:db_password>@db\/app hmac-sha256:[0-9a-f]{64}/);
+  // The same secret under another host's key gives another digest: labels cannot be compared across hosts.
+  const other = withSecretDigests([after[0]!], Buffer.alloc(32, 8))[0]!;
+  assert.notEqual(other.secretDigests?.DATABASE_URL, after[0]!.secretDigests?.DATABASE_URL);
+  assert.equal(planText(plan).includes('correct-horse'), false);
+});
+
+test('a held service is neither changed nor removed, and the plan says why', () => {
+  const services = [svc('web'), svc('api')];
+  const plan = planHost(
+    desired([svc('web', { env: { A: '1' } })], {
+      held: ['api'],
+      failed: [
+        {
+          service: 'api',
+          issues: [
+            {
+              file: 'services/api.yaml',
+              line: 3,
+              col: 5,
+              path: 'env_vars.DB',
+              message: 'secret db_password is missing',
+              severity: 'error',
+            },
+          ],
+        },
+      ],
+    }),
+    host(services),
+  );
+  assert.equal(
+    planText(plan),
+    `Plan for this host at staging (c0ffee123456)
+  web  write-env  /etc/berth/env/web (env file differs)
+  web  recreate   env A added
+  api  held       services/api.yaml:3:5 env_vars.DB: secret db_password is missing
+1 to recreate, 1 env file to write; 0 unchanged, 1 held.
+`,
   );
 });

@@ -1,9 +1,10 @@
 import { parseImageRef } from '../config/image-ref.js';
+import { formatIssue } from '../model/errors.js';
 import { LABEL } from '../model/labels.js';
 import type { ObservedContainer, ObservedHost, ObservedImage } from '../model/observed.js';
 import type { Operation, Plan, Pull } from '../model/plan.js';
 import type { DesiredState, ServiceSpec } from '../model/service.js';
-import { configHash, renderEnvFile, type ContainerConfig } from './container.js';
+import { configHash, labelEnv, renderEnvFile, type ContainerConfig } from './container.js';
 
 export interface PlanOptions {
   /** Take over same-named containers berth did not make. */
@@ -23,7 +24,12 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
     unchanged: [],
     warnings: [],
     blockers: [],
+    held: (desired.failed ?? []).map((f) => ({
+      service: f.service,
+      reason: f.issues.map(formatIssue).join('; '),
+    })),
   };
+  const held = new Set([...(desired.held ?? []), ...plan.held.map((h) => h.service)]);
   const byName = new Map(observed.containers.map((c) => [c.name, c]));
   const imagesById = new Map(observed.images.map((i) => [i.id, i]));
   const wanted = new Set(desired.services.map((s) => s.name));
@@ -39,6 +45,7 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
   };
 
   for (const s of [...desired.services].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (held.has(s.name)) continue;
     const ops: Operation[] = [];
     const envPath = joinPath(desired.envDir, s.name);
     const envContent = renderEnvFile(s);
@@ -105,7 +112,7 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
 
   const strays = observed.containers
     .filter((c) => c.labels[LABEL.service] !== undefined && c.name === c.labels[LABEL.service])
-    .filter((c) => !wanted.has(c.name))
+    .filter((c) => !wanted.has(c.name) && !held.has(c.name))
     .sort((a, b) => a.name.localeCompare(b.name));
   if (desired.services.length === 0 && strays.length > 0 && !opts.allowEmpty) {
     plan.blockers.push(
@@ -206,12 +213,20 @@ function specChange(c: ObservedContainer, s: ServiceSpec): string {
   const causes: string[] = [];
   if (old.image !== s.image) causes.push(imageChange(old.image ?? '?', s.image));
   const oldEnv = old.env ?? {};
-  const keys = [...new Set([...Object.keys(oldEnv), ...Object.keys(s.env)])].sort();
+  const newEnv = labelEnv(s);
+  const keys = [...new Set([...Object.keys(oldEnv), ...Object.keys(newEnv)])].sort();
+  const secretsChanged = new Set<string>();
   for (const k of keys) {
     if (!(k in oldEnv)) causes.push(`env ${k} added`);
-    else if (!(k in s.env)) causes.push(`env ${k} removed`);
-    else if (oldEnv[k] !== s.env[k]) causes.push(`env ${k} changed`);
+    else if (!(k in newEnv)) causes.push(`env ${k} removed`);
+    else if (oldEnv[k] !== newEnv[k]) {
+      // Same shown form, other digest: only a secret inside it changed. Name it, never show it.
+      const sameShape = s.secretEnv?.[k] && withoutDigest(oldEnv[k]!) === withoutDigest(newEnv[k]!);
+      if (sameShape) s.secretEnv![k]!.forEach((n) => secretsChanged.add(n));
+      else causes.push(`env ${k} changed`);
+    }
   }
+  for (const n of [...secretsChanged].sort()) causes.push(`secret ${n} changed`);
   const fields: Array<[keyof ContainerConfig, string]> = [
     ['command', 'command'],
     ['entrypoint', 'entrypoint'],
@@ -231,6 +246,10 @@ function specChange(c: ObservedContainer, s: ServiceSpec): string {
     if (JSON.stringify(sorted(old[key])) !== JSON.stringify(sorted(s[key]))) causes.push(`${name} changed`);
   }
   return causes.length ? causes.join(', ') : 'config changed';
+}
+
+function withoutDigest(v: string): string {
+  return v.replace(/ hmac-sha256:[0-9a-f]+$/, '');
 }
 
 function sorted(v: unknown): unknown {
