@@ -11,5 +11,15 @@ export function repoOptions(cmd: Command): Command {
     .addOption(new Option('--env <name>', 'environment: the branch to read').env('BERTH_ENV'))
     .option('--ref <commit>', 'read this commit or tag instead of a branch')
     .addOption(new Option('--host <name>', 'inventory name of this host').env('BERTH_HOST'))
-    .option('--cache-dir <dir>', 'where cached clones of remote repos live');
+    .option('--cache-dir <dir>', 'where cached clones of remote repos live')
+    .addOption(
+      new Option('--secrets-dir <dir>', "this host's secrets folder (default: berth.yaml secrets_dir)").env(
+        'BERTH_SECRETS_DIR',
+      ),
+    )
+    .addOption(
+      new Option('--age-identity <file>', "this host's age identity for secrets/*.age").env(
+        'BERTH_AGE_IDENTITY',
+      ),
+    );
 }

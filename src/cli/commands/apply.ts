@@ -46,8 +46,11 @@ export function registerApply(program: Command): void {
           throw new UsageError('the plan is blocked (see above); nothing was applied');
         }
         if (!hasChanges(plan)) {
-          if (flags.json) printJson({ plan: planJson(plan), applied: true, ok: true, steps: [] });
-          else process.stdout.write(`${summary(plan)}\n`);
+          if (flags.json)
+            printJson({ plan: planJson(plan), applied: true, ok: plan.held.length === 0, steps: [] });
+          else
+            process.stdout.write(colorPlan(plan.held.length ? planText(plan) : `${summary(plan)}\n`, color));
+          if (plan.held.length) throw new ExitError(EXIT.error);
           return;
         }
         if (!flags.json) process.stdout.write(colorPlan(planText(plan), color));
@@ -68,7 +71,7 @@ export function registerApply(program: Command): void {
           } else {
             process.stdout.write(paint(color, 'red', `Apply failed: ${outcome.error}`) + '\n');
           }
-          if (!outcome.ok) throw new ExitError(EXIT.error);
+          if (!outcome.ok || plan.held.length) throw new ExitError(EXIT.error);
         } finally {
           await store.close();
         }

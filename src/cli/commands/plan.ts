@@ -1,4 +1,7 @@
+import path from 'node:path';
 import type { Command } from 'commander';
+import { loadOrCreateDigestKey } from '../../adapters/digest-key.js';
+import { defaultStorePath } from '../../store/paths.js';
 import { dockerEngine } from '../../adapters/docker.js';
 import type { Engine } from '../../adapters/engine.js';
 import { hostFiles } from '../../adapters/fs.js';
@@ -15,13 +18,20 @@ import { colorPlan, printJson, useColor } from '../output.js';
 
 export interface PlanFlags extends RepoFlags, PlanOptions {
   json?: boolean;
+  store?: string;
+}
+
+/** This host's digest key lives beside its record, so plan and apply agree on it. */
+export function digestKeyFor(flags: { store?: string }): () => Promise<Buffer> {
+  return () =>
+    loadOrCreateDigestKey(path.join(path.dirname(flags.store ?? defaultStorePath()), 'secret-digest.key'));
 }
 
 /** Read the repo, observe the engine once, plan purely. */
 export async function makePlan(
   flags: PlanFlags,
 ): Promise<{ plan: Plan; desired: DesiredState; engine: Engine }> {
-  const { desired, warnings } = await loadDesired(flags);
+  const { desired, warnings } = await loadDesired(flags, { digestKey: digestKeyFor(flags) });
   printWarnings(warnings);
   const engine = dockerEngine();
   const observed = await observeHost(engine, hostFiles, desired);
@@ -47,6 +57,7 @@ export function planJson(plan: Plan): unknown {
       return base;
     }),
     unchanged: plan.unchanged,
+    held: plan.held,
     warnings: plan.warnings,
     blockers: plan.blockers,
   };
@@ -57,12 +68,16 @@ export function registerPlan(program: Command): void {
     .description('what apply would do on this host, each action with its reason (exit 0: none, 2: changes)')
     .option('--adopt', 'plan to take over same-named containers berth did not create')
     .option('--allow-empty', 'allow a repo without services to remove every managed container')
+    .option(
+      '--store <path>',
+      `deployment record; the host's digest key is beside it (default ${defaultStorePath()})`,
+    )
     .option('--json', 'print the plan as JSON')
     .action(async (flags: PlanFlags) => {
       const { plan } = await makePlan(flags);
       if (flags.json) printJson(planJson(plan));
       else process.stdout.write(colorPlan(planText(plan), useColor()));
-      if (plan.blockers.length) throw new ExitError(EXIT.error);
+      if (plan.blockers.length || plan.held.length) throw new ExitError(EXIT.error);
       if (hasChanges(plan)) throw new ExitError(EXIT.changes);
     });
 }

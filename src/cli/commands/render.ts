@@ -14,7 +14,8 @@ export function serviceAsFile(s: ServiceSpec): Record<string, unknown> {
     image: s.image,
     gitCommit: s.gitCommit,
     buildNumber: s.buildNumber,
-    env_vars: s.env,
+    // Values that use a secret are shown in their redacted form; only the env file holds them.
+    env_vars: { ...s.env, ...s.redactedEnv },
     hosts: s.hosts,
     command: s.command,
     entrypoint: s.entrypoint,
