@@ -612,3 +612,25 @@ test('templates are allowed where a URL or volume is expected', () => {
   });
   assert.equal(s.healthcheck?.http, 'http://{{ host.address }}:8080/');
 });
+
+test('files the reader could not read are reported with every other problem, and the repo is refused', () => {
+  const r = loadStateRepo({
+    files: new Map([
+      ['services/web.yaml', 'image: nginx\nenv_vars: [a\n'],
+      ['services/ok.yaml', 'image: nginx\n'],
+    ]),
+    ref: 'main',
+    unreadable: [
+      {
+        file: 'services/api.yaml',
+        message: 'symlink points outside the repo: /etc/passwd',
+        severity: 'error',
+      },
+    ],
+  });
+  assert.equal(r.repo, undefined);
+  assert.deepEqual(r.issues.map(formatIssue), [
+    'services/api.yaml: symlink points outside the repo: /etc/passwd',
+    'services/web.yaml:3:1: invalid YAML: flow sequence in block collection must be sufficiently indented and end with a ]',
+  ]);
+});

@@ -28,6 +28,8 @@ export interface RepoFiles {
   files: Map<string, string>;
   commit?: string;
   ref: string;
+  /** Files that could not be read safely: reported first, and they make the repo invalid. */
+  unreadable?: ConfigIssue[];
 }
 
 /** The model and every problem found; `repo` is undefined when any issue is an error. */
@@ -82,7 +84,7 @@ interface LoadedService {
  * children `<services_dir>/<name>.yaml|.yml`; every other file is ignored.
  */
 export function loadStateRepo(input: RepoFiles): LoadResult {
-  const issues: ConfigIssue[] = [];
+  const issues: ConfigIssue[] = [...(input.unreadable ?? [])];
   const { files } = input;
 
   for (const [wrong, right] of [

@@ -24,7 +24,7 @@ import {
   type TooLarge,
   type TreeEntry,
 } from '../adapters/git.js';
-import { ConfigError, ExternalError, UsageError, type ConfigIssue } from '../model/errors.js';
+import { ExternalError, UsageError, type ConfigIssue } from '../model/errors.js';
 
 /** The state repo's files as berth reads them. */
 export interface RepoFiles {
@@ -34,6 +34,12 @@ export interface RepoFiles {
   commit?: string;
   /** What was read, for people: a branch, a tag or sha as given, or "working tree". */
   ref: string;
+  /**
+   * Files that exist but could not be read safely (a symlink leaving the repo, too large, not
+   * UTF-8). They are missing from `files`, so whoever loads the repo must refuse it: a missing
+   * service file would mean "remove this service". Reported with every other problem.
+   */
+  unreadable?: ConfigIssue[];
 }
 
 /** What to read. */
@@ -122,10 +128,10 @@ export async function cacheName(repo: string): Promise<string> {
  * - Otherwise a cached bare clone under `cacheDir`: cloned once, fetched on every later run;
  *   env → that branch, ref → that commit-ish, neither → the remote's default branch.
  *
- * Throws UsageError (both env and ref, missing branch or ref), ExternalError (the repo cannot be
- * reached) or ConfigError (a file berth cannot safely read: symlink leaving the repo, too large,
- * not UTF-8). A file that cannot be read is an error rather than skipped: a missing service file
- * would mean "remove this service".
+ * Throws UsageError (both env and ref, missing branch or ref) or ExternalError (the repo cannot
+ * be reached). A file berth cannot safely read (symlink leaving the repo, too large, not UTF-8)
+ * is returned in `unreadable`, so it is reported with every other problem of the repo; the
+ * loader refuses such a repo, since a missing service file would mean "remove this service".
  */
 export async function readStateRepo(opts: ReadOptions): Promise<RepoFiles> {
   const { repo, env, ref } = opts;
@@ -326,8 +332,7 @@ async function readCommit(
     const content = decode(file, blobs.get(oid) ?? Buffer.alloc(0), issues);
     if (content !== undefined) files.set(file, content);
   }
-  if (issues.length) throw new ConfigError(sortIssues(issues));
-  return { files };
+  return { files, ...(issues.length ? { unreadable: sortIssues(issues) } : {}) };
 }
 
 /**
@@ -460,10 +465,14 @@ async function readFolder(root: string, list: string[], commit: string | undefin
       if (content !== undefined) files.set(rel, content);
     }),
   );
-  if (issues.length) throw new ConfigError(sortIssues(issues));
   // A stable order, so anything iterating the map (messages, hashes) is reproducible.
   const sorted = new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return { files: sorted, commit, ref: WORKING_TREE };
+  return {
+    files: sorted,
+    commit,
+    ref: WORKING_TREE,
+    ...(issues.length ? { unreadable: sortIssues(issues) } : {}),
+  };
 }
 
 function issue(file: string, message: string): ConfigIssue {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadStateRepo, type LoadResult } from '../../config/load.js';
-import { ConfigError, formatIssue } from '../../model/errors.js';
+import { formatIssue } from '../../model/errors.js';
 import { ExitError } from '../exit.js';
 import { readFiles, type RepoFlags } from '../context.js';
 import { repoOptions } from '../options.js';
@@ -12,17 +12,10 @@ export function registerValidate(program: Command): void {
     .option('--json', 'print the issues as JSON')
     .action(async (flags: RepoFlags & { json?: boolean }) => {
       // Problems found while reading (a symlink out of the repo, a file too large or not UTF-8)
-      // are issues like any other: same lines, same count, and in --json too.
-      let result: LoadResult;
-      let ref = '';
-      try {
-        const files = await readFiles(flags);
-        ref = files.ref;
-        result = loadStateRepo(files);
-      } catch (e) {
-        if (!(e instanceof ConfigError)) throw e;
-        result = { issues: e.issues };
-      }
+      // come back with the files and are reported with every other issue.
+      const files = await readFiles(flags);
+      const ref = files.ref;
+      const result: LoadResult = loadStateRepo(files);
       const errors = result.issues.filter((i) => i.severity === 'error');
       if (flags.json) {
         printJson({
