@@ -1,0 +1,147 @@
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { Engine } from '../adapters/engine.js';
+import { notRunningText, shortOutput } from './output.js';
+import type { ProbeResult } from './types.js';
+
+/** Body bytes read from an unhealthy answer. */
+const BODY_MAX = 512;
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * GET `url` once, on a connection of its own. 2xx and 3xx are healthy (redirects are not
+ * followed: a 302 to a login page means the app is up); anything else is unhealthy with the
+ * status and the first bytes of the body. The whole exchange is bounded by `timeoutMs`.
+ */
+export function httpProbe(url: string, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return Promise.resolve({ ok: false, final: true, output: `not a URL: ${shortOutput(url)}` });
+  }
+  const client = target.protocol === 'http:' ? http : target.protocol === 'https:' ? https : undefined;
+  if (!client) {
+    return Promise.resolve({
+      ok: false,
+      final: true,
+      output: `only http and https URLs: ${target.protocol}`,
+    });
+  }
+  return new Promise<ProbeResult>((resolve) => {
+    let done = false;
+    const finish = (r: ProbeResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      req.destroy();
+      resolve({ ...r, output: shortOutput(r.output) });
+    };
+    const onAbort = () => finish({ ok: false, output: 'check abandoned' });
+    const timer = setTimeout(
+      () => finish({ ok: false, output: `no answer within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
+    // agent: false: no keep-alive, each check opens and closes its own connection, as a new
+    // client would.
+    const req = client.get(target, { agent: false, headers: { 'user-agent': 'berth-health' } }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 400) {
+        const location = res.headers.location;
+        finish({ ok: true, output: `HTTP ${status}${location ? ` -> ${location}` : ''}` });
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const report = () =>
+        finish({
+          ok: false,
+          output: `HTTP ${status}: ${Buffer.concat(chunks).subarray(0, BODY_MAX).toString('utf8')}`,
+        });
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        size += c.length;
+        if (size >= BODY_MAX) report();
+      });
+      res.on('end', report);
+      // A body cut off after the status line still tells what the status was.
+      res.on('error', report);
+      res.on('close', report);
+    });
+    req.on('error', (e) => finish({ ok: false, output: errorText(e) }));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** `host:port` or `[v6]:port`; undefined when it is neither. */
+export function parseHostPort(hostPort: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(hostPort.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** Open a TCP connection to `host:port` and close it at once; healthy when it connects in time. */
+export function tcpProbe(hostPort: string, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+  const target = parseHostPort(hostPort);
+  if (!target) {
+    return Promise.resolve({ ok: false, final: true, output: `not HOST:PORT: ${shortOutput(hostPort)}` });
+  }
+  return new Promise<ProbeResult>((resolve) => {
+    let done = false;
+    const finish = (r: ProbeResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      resolve({ ...r, output: shortOutput(r.output) });
+    };
+    const onAbort = () => finish({ ok: false, output: 'check abandoned' });
+    const timer = setTimeout(
+      () => finish({ ok: false, output: `no connection to ${hostPort} within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
+    const socket = net.connect(target);
+    socket.on('connect', () => finish({ ok: true, output: `connected to ${hostPort}` }));
+    socket.on('error', (e) => finish({ ok: false, output: errorText(e) }));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * The image's own Docker HEALTHCHECK, as the engine reports it: `healthy` passes, `starting`
+ * has no verdict yet, `unhealthy` fails. A container that is not running, or whose image has
+ * no HEALTHCHECK, fails at once and for good.
+ */
+export async function dockerProbe(engine: Engine, containerId: string): Promise<ProbeResult> {
+  let state;
+  try {
+    state = await engine.inspect(containerId);
+  } catch (e) {
+    return { ok: false, output: shortOutput(errorText(e)) };
+  }
+  if (!state.running || state.status !== 'running') {
+    return { ok: false, final: true, output: notRunningText(state) };
+  }
+  switch (state.health) {
+    case 'healthy':
+      return { ok: true, output: 'docker: healthy' };
+    case 'starting':
+      return { ok: false, starting: true, output: 'docker: starting' };
+    case 'unhealthy':
+      return { ok: false, output: 'docker: unhealthy' };
+    case undefined:
+      return { ok: false, final: true, output: 'the image has no Docker HEALTHCHECK' };
+    default:
+      return { ok: false, output: `docker: ${shortOutput(state.health)}` };
+  }
+}
