@@ -216,12 +216,20 @@ test('one deadline bounds the whole wait, start period included', async () => {
   assert.equal(w.clock.now(), 5000);
 });
 
-test('the deadline also cuts the last check and the last sleep short', async () => {
+test('the deadline also cuts a check short', async () => {
   const w = world(['hang']);
-  const r = await waitHealthy(spec({ timeout: 1000, startPeriod: 60_000 }), w.deps, { deadlineMs: 1500 });
+  const r = await waitHealthy(spec({ timeout: 5000, startPeriod: 60_000 }), w.deps, { deadlineMs: 1500 });
   assert.equal(r.healthy === false && r.reason, 'timed out after 1.5 s');
   assert.equal(w.clock.now(), 1500);
   assert.deepEqual(w.calls, [0]);
+});
+
+test('the deadline cuts the last sleep short: the wait ends at the deadline, not the next check', async () => {
+  const w = world(['fail']);
+  const r = await waitHealthy(spec({ startPeriod: 60_000 }), w.deps, { deadlineMs: 2500 });
+  assert.equal(r.healthy === false && r.reason, 'timed out after 2.5 s');
+  assert.deepEqual(w.calls, [0, 1000, 2000]);
+  assert.equal(w.clock.now(), 2500);
 });
 
 test("Docker's `starting` never counts as a failure: only the deadline ends it", async () => {
