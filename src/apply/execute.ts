@@ -2,6 +2,8 @@ import type { Engine, PullProgress } from '../adapters/engine.js';
 import type { HostFiles } from '../adapters/fs.js';
 import type { Operation, Plan } from '../model/plan.js';
 import type { ServiceSpec } from '../model/service.js';
+import { asideName } from '../model/labels.js';
+import { failpoint } from './failpoint.js';
 import { createSpec } from '../reconcile/container.js';
 import type { Store } from '../store/types.js';
 
@@ -105,6 +107,7 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
       return { applyId, ok: false, steps, error };
     }
   }
+  if (plan.pulls.length) failpoint('after-pull');
 
   const byService = new Map<string, Operation[]>();
   for (const op of plan.operations) {
@@ -156,6 +159,8 @@ function describe(op: Operation): {
     case 'remove':
       return { cause: op.cause, fromImage: op.fromImage };
     case 'write-env':
+    case 'recover':
+    case 'remove-aside':
       return { cause: op.cause };
   }
 }
@@ -163,7 +168,9 @@ function describe(op: Operation): {
 async function run(op: Operation, plan: Plan, engine: Engine, files: HostFiles): Promise<void> {
   switch (op.kind) {
     case 'write-env':
-      return files.writeAtomic(op.path, op.content, 0o600);
+      await files.writeAtomic(op.path, op.content, 0o600);
+      failpoint('after-env-file');
+      return;
     case 'create':
       await startNew(engine, op.spec, plan.commit);
       return;
@@ -172,6 +179,12 @@ async function run(op: Operation, plan: Plan, engine: Engine, files: HostFiles):
       return replace(engine, op.containerId, op.spec, plan.commit);
     case 'start':
       await engine.start(op.containerId);
+      return;
+    case 'recover':
+      await engine.rename(op.containerId, op.service);
+      return;
+    case 'remove-aside':
+      await engine.remove(op.containerId, { force: true });
       return;
     case 'remove':
       await engine.stop(op.containerId);
@@ -205,8 +218,10 @@ async function mustStayUp(engine: Engine, id: string): Promise<void> {
 /** Create and start; a container that does not come up is removed again, so nothing is left half-made. */
 async function startNew(engine: Engine, spec: ServiceSpec, commit: string | undefined): Promise<string> {
   const id = await engine.create(createSpec(spec, commit));
+  failpoint('after-create');
   try {
     await engine.start(id);
+    failpoint('after-start');
     await mustStayUp(engine, id);
     return id;
   } catch (e) {
@@ -225,9 +240,9 @@ async function replace(
   spec: ServiceSpec,
   commit: string | undefined,
 ): Promise<void> {
-  const asideName = `${spec.name}.berth-old`;
   await engine.stop(oldId, spec.stopTimeout);
-  await engine.rename(oldId, asideName);
+  await engine.rename(oldId, asideName(spec.name));
+  failpoint('after-aside');
   try {
     await startNew(engine, spec, commit);
   } catch (e) {

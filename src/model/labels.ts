@@ -7,3 +7,8 @@ export const LABEL = {
   gitCommit: 'berth.git-commit',
   buildNumber: 'berth.build-number',
 } as const;
+
+/** The name a replaced container waits under until its successor is healthy. */
+export function asideName(service: string): string {
+  return `${service}.berth-old`;
+}

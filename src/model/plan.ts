@@ -31,7 +31,11 @@ export type Operation =
       envFile: string;
       cause: Cause;
     }
-  | { kind: 'write-env'; service: string; path: string; content: string; cause: Cause };
+  | { kind: 'write-env'; service: string; path: string; content: string; cause: Cause }
+  /** An interrupted apply left the previous container aside and none under the name: give it back. */
+  | { kind: 'recover'; service: string; containerId: string; cause: Cause }
+  /** An interrupted apply left the previous container aside beside its successor: remove it. */
+  | { kind: 'remove-aside'; service: string; containerId: string; cause: Cause };
 
 export type OperationKind = Operation['kind'];
 

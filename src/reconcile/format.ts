@@ -31,7 +31,7 @@ export function summary(plan: Plan): string {
     if (op.kind === 'write-env') continue;
     counts.set(op.kind, (counts.get(op.kind) ?? 0) + 1);
   }
-  const order = ['create', 'recreate', 'adopt', 'start', 'remove'];
+  const order = ['recover', 'remove-aside', 'create', 'recreate', 'adopt', 'start', 'remove'];
   const parts = order.filter((k) => counts.has(k)).map((k) => `${counts.get(k)} to ${k}`);
   const envWrites = plan.operations.filter((o) => o.kind === 'write-env').length;
   if (envWrites) parts.push(`${envWrites} env file${envWrites === 1 ? '' : 's'} to write`);

@@ -320,3 +320,42 @@ test('a held service is neither changed nor removed, and the plan says why', () 
 `,
   );
 });
+
+test('after a killed apply: an aside container without a successor gets its name back and runs again', () => {
+  const s = svc('web', { image: `${REG}/team/web:2` });
+  const old = svc('web');
+  const obs = host([]);
+  obs.containers.push(running(old, { name: 'web.berth-old', state: 'exited' }));
+  obs.images.push({ id: `img-${s.image}`, repoTags: [s.image], repoDigests: [] });
+  obs.envFiles.web = renderEnvFile(s);
+  const plan = planHost(desired([s]), obs);
+  assert.equal(
+    planText(plan),
+    `Plan for this host at staging (c0ffee123456)
+  web  recover   left aside by an interrupted apply; it gets its name back
+  web  recreate  image :1 → :2
+1 to recover, 1 to recreate; 0 unchanged.
+`,
+  );
+  // Killed after the env file and before anything else: same config, so it is only started.
+  const same = planHost(desired([old]), {
+    ...obs,
+    images: host([old]).images,
+    envFiles: host([old]).envFiles,
+  });
+  assert.deepEqual(
+    same.operations.map((o) => o.kind),
+    ['recover', 'start'],
+  );
+});
+
+test('after a killed apply: an aside container beside its successor is removed, nothing else', () => {
+  const s = svc('web');
+  const obs = host([s]);
+  obs.containers.push(running(svc('web'), { id: 'aside-id', name: 'web.berth-old', state: 'exited' }));
+  const plan = planHost(desired([s]), obs);
+  assert.deepEqual(
+    plan.operations.map((o) => `${o.kind} ${'containerId' in o ? o.containerId : ''}`),
+    ['remove-aside aside-id'],
+  );
+});

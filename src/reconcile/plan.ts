@@ -1,6 +1,6 @@
 import { parseImageRef } from '../config/image-ref.js';
 import { formatIssue } from '../model/errors.js';
-import { LABEL } from '../model/labels.js';
+import { asideName, LABEL } from '../model/labels.js';
 import type { ObservedContainer, ObservedHost, ObservedImage } from '../model/observed.js';
 import type { Operation, Plan, Pull } from '../model/plan.js';
 import type { DesiredState, ServiceSpec } from '../model/service.js';
@@ -31,6 +31,32 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
   };
   const held = new Set([...(desired.held ?? []), ...plan.held.map((h) => h.service)]);
   const byName = new Map(observed.containers.map((c) => [c.name, c]));
+  // A container set aside by an apply that was killed before it finished (see apply/execute).
+  const aside = new Map(
+    observed.containers
+      .filter((c) => c.labels[LABEL.service] !== undefined && c.name === asideName(c.labels[LABEL.service]!))
+      .map((c) => [c.labels[LABEL.service]!, c]),
+  );
+  const recovery: Operation[] = [];
+  for (const [service, c] of [...aside].sort(([a], [b]) => a.localeCompare(b))) {
+    if (byName.has(service)) {
+      recovery.push({
+        kind: 'remove-aside',
+        service,
+        containerId: c.id,
+        cause: 'left aside by an interrupted apply; its successor is in place',
+      });
+    } else {
+      recovery.push({
+        kind: 'recover',
+        service,
+        containerId: c.id,
+        cause: 'left aside by an interrupted apply; it gets its name back',
+      });
+      // From here on it is the service's container, as it was before the interrupted apply.
+      byName.set(service, { ...c, name: service });
+    }
+  }
   const imagesById = new Map(observed.images.map((i) => [i.id, i]));
   const wanted = new Set(desired.services.map((s) => s.name));
   const pulls = new Map<string, Pull>();
@@ -130,6 +156,7 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
       cause: desired.host ? `not in the repo for host ${desired.host}` : 'no longer in the repo',
     });
   }
+  plan.operations.unshift(...recovery);
   plan.pulls = [...pulls.values()];
   return plan;
 }
