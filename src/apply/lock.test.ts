@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -24,6 +25,23 @@ test('a second apply against the same engine is refused while the first holds th
       /boom/,
     );
     assert.equal(await withHostLock(dir, 'unix:///a.sock', async () => 'again'), 'again');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the lock of an apply that was killed is taken over at once', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'berth-lock-'));
+  try {
+    // A holder that no longer exists: a child that has already exited.
+    const { pid } = spawnSync(process.execPath, ['-e', '0']);
+    const lockDir = path.join(dir, 'locks');
+    mkdirSync(lockDir, { recursive: true });
+    const [name] = await withHostLock(dir, 'unix:///c.sock', async () => readdirSync(lockDir));
+    mkdirSync(path.join(lockDir, name!));
+    writeFileSync(path.join(lockDir, name!, 'pid'), `${pid}\n`);
+    assert.equal(await withHostLock(dir, 'unix:///c.sock', async () => 'taken over'), 'taken over');
+    assert.deepEqual(readdirSync(lockDir), [], 'no stale lock left behind');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
