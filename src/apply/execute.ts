@@ -4,6 +4,7 @@ import type { Operation, Plan } from '../model/plan.js';
 import type { ServiceSpec } from '../model/service.js';
 import { asideName } from '../model/labels.js';
 import { failpoint } from './failpoint.js';
+import { healthFor, suggestedDeadline, waitServiceHealthy } from '../health/index.js';
 import { createSpec } from '../reconcile/container.js';
 import type { Store } from '../store/types.js';
 
@@ -194,26 +195,8 @@ async function run(op: Operation, plan: Plan, engine: Engine, files: HostFiles):
   }
 }
 
-/**
- * A container whose process cannot run (a missing binary behind docker-init, a crash on
- * start-up) is "running" for a few milliseconds. Until health checks decide, watch it for a
- * short settle time so such a container is caught while the previous one can still take over.
- */
-const SETTLE_MS = 50;
-const SETTLE_POLL_MS = 25;
-
-async function mustStayUp(engine: Engine, id: string): Promise<void> {
-  for (let waited = 0; ; waited += SETTLE_POLL_MS) {
-    const st = await engine.inspect(id);
-    if (!st.running || st.status !== 'running') {
-      throw new Error(
-        `container ${st.status === 'restarting' ? 'keeps restarting' : 'exited'} right after start (exit code ${st.exitCode})`,
-      );
-    }
-    if (waited >= SETTLE_MS) return;
-    await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
-  }
-}
+/** Every health wait has one overall deadline; never shorter than this. */
+const MIN_HEALTH_DEADLINE_MS = 5_000;
 
 /** Create and start; a container that does not come up is removed again, so nothing is left half-made. */
 async function startNew(engine: Engine, spec: ServiceSpec, commit: string | undefined): Promise<string> {
@@ -222,7 +205,11 @@ async function startNew(engine: Engine, spec: ServiceSpec, commit: string | unde
   try {
     await engine.start(id);
     failpoint('after-start');
-    await mustStayUp(engine, id);
+    const health = healthFor(spec, engine, id);
+    const deadlineMs = Math.max(suggestedDeadline(health.check), MIN_HEALTH_DEADLINE_MS);
+    const r = await waitServiceHealthy(spec, engine, id, { deadlineMs });
+    if (!r.healthy)
+      throw new Error(`health check (${health.kind}) failed: ${r.reason}; last check: ${r.output}`);
     return id;
   } catch (e) {
     await engine.remove(id, { force: true }).catch(() => undefined);

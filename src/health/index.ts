@@ -11,11 +11,11 @@ export { realClock, suggestedDeadline, waitHealthy } from './wait.js';
 export type { WaitDeps, WaitOptions, WaitResult } from './wait.js';
 
 /**
- * A service without a healthcheck only has to stay up: running at two checks 100 ms apart.
+ * A service without a healthcheck only has to stay up: running at two checks 50 ms apart.
  * That catches an image that exits at once (a bad command, a missing env var) without
  * slowing down every apply; anything subtler needs a healthcheck in the service file.
  */
-export const SETTLE_CHECK: HealthcheckSpec = { interval: 100, timeout: 2000, retries: 1, startPeriod: 0 };
+export const SETTLE_CHECK: HealthcheckSpec = { interval: 50, timeout: 2000, retries: 1, startPeriod: 0 };
 export const SETTLE_SUCCESSES = 2;
 
 /** How to tell whether one container of a service is healthy. */

@@ -231,6 +231,33 @@ describe('apply against a real engine', () => {
     assert.equal((await docker.getContainer('api').inspect()).State.Running, true);
   });
 
+  test('a new container that fails its health check is removed and the previous one serves again', async () => {
+    const beforeIds = await containers();
+    repo.commit({
+      'services/api.yaml': svc(
+        world.images.web2,
+        2,
+        `pull: missing\nhealthcheck: { http: 'http://127.0.0.1:${port(2)}/no-such-page', interval: 200ms, timeout: 1s, retries: 2 }\n`,
+      ),
+    });
+    const a = await berth(['apply', ...flags], env);
+    assert.equal(a.code, 1, a.stdout);
+    assert.match(
+      a.stdout + a.stderr,
+      /health check \(http http:\/\/127\.0\.0\.1:\d+\/no-such-page\) failed: .*HTTP 404/,
+    );
+    assert.match(a.stdout + a.stderr, /previous container was started again/);
+    const now = await containers();
+    assert.equal(now.api, beforeIds.api);
+    const info = await docker.getContainer('api').inspect();
+    assert.equal(info.State.Running, true);
+    assert.equal(info.Config.Image, world.images.web1, 'the old version keeps answering');
+    const h = await berth(['history', 'api', '--json', '--store', `${work}/berth.db`]);
+    const rows = JSON.parse(h.stdout) as Array<{ action: string; result: string; message?: string }>;
+    assert.match(rows.find((r) => r.action === 'recreate')?.message ?? '', /HTTP 404/);
+    assert.equal(rows.find((r) => r.action === 'recreate')?.result, 'failed');
+  });
+
   test('a container that cannot start is removed and the previous one started again', async () => {
     const beforeIds = await containers();
     repo.commit({
