@@ -63,3 +63,32 @@ test('without an inventory every service runs, with or without --host', () => {
   assert.equal(d.host, 'anything');
   assert.equal(d.envDir, '/srv/env');
 });
+
+test('the load balancer is rendered for each host, with per-group and per-host overrides', () => {
+  const r = repo({
+    'berth.yaml': [
+      'load_balancer:',
+      '  provider: haproxy',
+      '  socket: /run/haproxy/admin.sock',
+      '  backend: app',
+      '  server: "{{ host.name }}"',
+      '  drain_timeout: 30s',
+      '',
+    ].join('\n'),
+    'inventory.yaml': [
+      'hosts:',
+      '  app-1: { address: 10.0.1.11, groups: [app_server] }',
+      '  app-2: { address: 10.0.1.12, groups: [app_server], vars: { load_balancer: { server: srv2 } } }',
+      'groups:',
+      '  app_server: { vars: { load_balancer: { backend: web } } }',
+      '',
+    ].join('\n'),
+    'services/api.yaml': 'image: nginx\n',
+  });
+  assert.deepEqual(desiredForHost(r, 'app-1').loadBalancer, {
+    provider: 'haproxy',
+    settings: { socket: '/run/haproxy/admin.sock', backend: 'web', server: 'app-1', drain_timeout: '30s' },
+  });
+  assert.equal(desiredForHost(r, 'app-2').loadBalancer?.settings.server, 'srv2');
+  assert.equal(desiredForHost(repo({ 'services/api.yaml': 'image: nginx\n' })).loadBalancer, undefined);
+});

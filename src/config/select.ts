@@ -1,6 +1,7 @@
-import { UsageError } from '../model/errors.js';
+import { ConfigError, UsageError } from '../model/errors.js';
 import type { DesiredState, Inventory, InventoryHost, StateRepo } from '../model/service.js';
-import type { SecretAnswer } from '../template/render.js';
+import { looksLikeTemplate, parseTemplate } from '../template/parse.js';
+import { renderTemplate, type RenderContext, type SecretAnswer } from '../template/render.js';
 import { renderService, type HostContext } from './templates.js';
 
 /** What templates need beyond the repo and the host. */
@@ -57,7 +58,7 @@ export function desiredForHost(repo: StateRepo, host?: string, opts: RenderOptio
   const inv = repo.inventory;
   const env = opts.env ?? environmentName(repo);
   const secret = opts.secret && memo(opts.secret);
-  if (!inv) return render(base, { host: localHost(host), groups: {}, env, secret });
+  if (!inv) return render(base, { host: localHost(host), groups: {}, env, secret }, repo);
 
   const known = inv.hosts.map((h) => h.name).sort();
   const list = known.length ? known.join(', ') : 'none: inventory.yaml lists no hosts';
@@ -76,11 +77,16 @@ export function desiredForHost(repo: StateRepo, host?: string, opts: RenderOptio
       services: repo.services.filter((s) => s.hosts === undefined || s.hosts.some((t) => mine.has(t))),
     },
     { host: hosts.find((x) => x.name === host)!, groups, env, secret },
+    repo,
   );
 }
 
-function render(selected: DesiredState, ctx: HostContext): DesiredState {
+function render(selected: DesiredState, ctx: HostContext, repo?: StateRepo): DesiredState {
   const out: DesiredState = { ...selected, services: [] };
+  if (repo) {
+    const lb = loadBalancerFor(repo, ctx);
+    if (lb) out.loadBalancer = lb;
+  }
   const failed: NonNullable<DesiredState['failed']> = [];
   for (const s of selected.services) {
     const r = renderService(s, ctx);
@@ -100,4 +106,44 @@ function memo(lookup: (name: string) => SecretAnswer): (name: string) => SecretA
     if (!seen.has(name)) seen.set(name, lookup(name));
     return seen.get(name);
   };
+}
+
+/**
+ * The host's load balancer: berth.yaml's `load_balancer`, overridden key by key by a
+ * `load_balancer` map in the host's vars (group vars under host vars), every string rendered
+ * for the host (`server: "{{ host.name }}"`). Secrets are not available here.
+ */
+function loadBalancerFor(repo: StateRepo, ctx: HostContext): DesiredState['loadBalancer'] {
+  const fromVars = ctx.host.vars.load_balancer;
+  const merged: Record<string, unknown> = {
+    ...repo.settings?.loadBalancer,
+    ...(fromVars && typeof fromVars === 'object' && !Array.isArray(fromVars) ? fromVars : {}),
+  };
+  const { provider, ...rest } = merged;
+  if (typeof provider !== 'string' || provider === '') return undefined;
+  const rctx: RenderContext = { host: ctx.host, groups: ctx.groups, env: ctx.env, service: {} };
+  const renderValue = (v: unknown, where: string): unknown => {
+    if (typeof v === 'string') {
+      if (!looksLikeTemplate(v)) return v;
+      const parsed = parseTemplate(v);
+      const r = parsed.ok ? renderTemplate(parsed.template, rctx) : parsed;
+      if (!r.ok) {
+        throw new ConfigError([
+          {
+            file: 'berth.yaml',
+            path: where,
+            message: `${r.error.message} (for host ${ctx.host.name})`,
+            severity: 'error',
+          },
+        ]);
+      }
+      return r.value;
+    }
+    if (Array.isArray(v)) return v.map((x, i) => renderValue(x, `${where}[${i}]`));
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renderValue(x, `${where}.${k}`)]));
+    }
+    return v;
+  };
+  return { provider, settings: renderValue(rest, 'load_balancer') as Record<string, unknown> };
 }

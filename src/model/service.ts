@@ -145,4 +145,6 @@ export interface DesiredState {
    * running containers are left as they are.
    */
   held?: string[];
+  /** How this host leaves and rejoins rotation: berth.yaml's load_balancer, rendered for the host. */
+  loadBalancer?: { provider: string; settings: Record<string, unknown> };
 }
