@@ -4,6 +4,8 @@ import type { Operation, Plan } from '../model/plan.js';
 import type { ServiceSpec } from '../model/service.js';
 import { asideName } from '../model/labels.js';
 import { failpoint } from './failpoint.js';
+import type { DrainMarker } from '../adapters/drain-marker.js';
+import type { DrainProvider, DrainTarget, LbState } from '../providers/drain/types.js';
 import { healthFor, suggestedDeadline, waitServiceHealthy } from '../health/index.js';
 import { createSpec } from '../reconcile/container.js';
 import type { Store } from '../store/types.js';
@@ -26,6 +28,16 @@ export interface ExecuteDeps {
   repo: string;
   /** How many services change at once (default 4). */
   parallel?: number;
+  /** The host's load balancer, when berth.yaml names one. */
+  drain?: DrainStep;
+}
+
+/** How this host leaves and rejoins rotation around changes to `drain: true` services. */
+export interface DrainStep {
+  provider: DrainProvider;
+  target: DrainTarget;
+  timeoutMs: number;
+  marker: DrainMarker;
 }
 
 const DEFAULT_PARALLEL = 4;
@@ -54,7 +66,9 @@ export interface ApplyOutcome {
 export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyOutcome> {
   const reporter = deps.reporter ?? silentReporter;
   const steps: StepResult[] = [];
-  if (plan.operations.length === 0 && plan.pulls.length === 0) return { ok: true, steps };
+  const leftover = deps.drain ? await deps.drain.marker.read() : undefined;
+  if (plan.operations.length === 0 && plan.pulls.length === 0 && leftover === undefined)
+    return { ok: true, steps };
   const iso = () => deps.now().toISOString();
   const applyId = await deps.store.beginApply({
     host: plan.host,
@@ -110,6 +124,36 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
   }
   if (plan.pulls.length) failpoint('after-pull');
 
+  // Drain only when a change interrupts a service that asked for it; put the host back into
+  // the state it had (ready, unless someone else had drained it) after everything is healthy
+  // or rolled back. A marker survives a crash so the next apply puts it back.
+  const drain = deps.drain;
+  const interrupts = plan.operations.some(
+    (op) => (op.kind === 'recreate' || op.kind === 'adopt') && op.spec.drain,
+  );
+  let previous: LbState | undefined = leftover;
+  if (drain && interrupts) {
+    previous ??= await drain.provider.status(drain.target);
+    await drain.marker.write(previous);
+    const drained = await record(
+      drain.target.host,
+      'drain',
+      { cause: `${drain.provider.name}: ${interruptedBy(plan)}` },
+      () => drain.provider.drain(drain.target, { timeoutMs: drain.timeoutMs }),
+    );
+    failpoint('after-drain');
+    if (!drained) {
+      const back = previous;
+      await record(drain.target.host, 'restore', { cause: `drain failed; back to ${back}` }, () =>
+        drain.provider.restore(drain.target, back),
+      );
+      await drain.marker.clear();
+      const error = `draining ${drain.target.host} failed, so nothing was changed; the old containers keep serving`;
+      await deps.store.finishApply(applyId, { result: 'failed', message: error, finishedAt: iso() });
+      return { applyId, ok: false, steps, error };
+    }
+  }
+
   const byService = new Map<string, Operation[]>();
   for (const op of plan.operations) {
     const list = byService.get(op.service) ?? [];
@@ -134,6 +178,25 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
   };
   await Promise.all(Array.from({ length: Math.max(1, deps.parallel ?? DEFAULT_PARALLEL) }, worker));
   failed.sort();
+  if (drain && previous !== undefined) {
+    const back = previous;
+    const rejoined = await record(
+      drain.target.host,
+      back === 'ready' || back === 'unknown' ? 'undrain' : 'restore',
+      {
+        cause:
+          back === 'ready' || back === 'unknown'
+            ? 'changes done'
+            : `back to ${back}, as before berth drained it`,
+      },
+      () =>
+        back === 'ready' || back === 'unknown'
+          ? drain.provider.undrain(drain.target)
+          : drain.provider.restore(drain.target, back),
+    );
+    if (rejoined) await drain.marker.clear();
+    else failed.push(`${drain.target.host} (load balancer)`);
+  }
   const error = failed.length ? `failed: ${failed.join(', ')}` : undefined;
   await deps.store.finishApply(applyId, {
     result: failed.length ? 'failed' : 'succeeded',
@@ -141,6 +204,13 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
     finishedAt: iso(),
   });
   return { applyId, ok: failed.length === 0, steps, error };
+}
+
+function interruptedBy(plan: Plan): string {
+  const names = plan.operations
+    .filter((op) => (op.kind === 'recreate' || op.kind === 'adopt') && op.spec.drain)
+    .map((op) => op.service);
+  return `${[...new Set(names)].join(', ')} will restart`;
 }
 
 function describe(op: Operation): {
