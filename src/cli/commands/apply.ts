@@ -1,7 +1,11 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { hostFiles } from '../../adapters/fs.js';
-import { executePlan } from '../../apply/execute.js';
+import { drainMarker } from '../../adapters/drain-marker.js';
+import { executePlan, type DrainStep } from '../../apply/execute.js';
+import type { DesiredState } from '../../model/service.js';
+import { drainTimeoutMs, getProvider } from '../../providers/drain/registry.js';
+import type { DrainTarget } from '../../providers/drain/types.js';
 import { withHostLock } from '../../apply/lock.js';
 import { hasChanges } from '../../model/plan.js';
 import { UsageError } from '../../model/errors.js';
@@ -38,14 +42,16 @@ export function registerApply(program: Command): void {
       const storePath = flags.store ?? defaultStorePath();
       const dockerHost = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
       await withHostLock(path.dirname(storePath), dockerHost, async () => {
-        const { plan, engine } = await makePlan(flags);
+        const { plan, engine, desired } = await makePlan(flags);
+        const drain = drainStepFor(desired, path.dirname(storePath), dockerHost);
+        const pendingUndrain = drain ? (await drain.marker.read()) !== undefined : false;
         const color = useColor();
         if (plan.blockers.length) {
           if (flags.json) printJson({ plan: planJson(plan), applied: false });
           else process.stdout.write(colorPlan(planText(plan), color));
           throw new UsageError('the plan is blocked (see above); nothing was applied');
         }
-        if (!hasChanges(plan)) {
+        if (!hasChanges(plan) && !pendingUndrain) {
           if (flags.json)
             printJson({ plan: planJson(plan), applied: true, ok: plan.held.length === 0, steps: [] });
           else
@@ -64,6 +70,7 @@ export function registerApply(program: Command): void {
             reporter: flags.json ? undefined : consoleReporter(),
             repo: repoLabel(flags.repo),
             parallel: flags.parallel,
+            drain,
           });
           if (flags.json) printJson({ plan: planJson(plan), applied: true, ...outcome });
           else if (outcome.ok) {
@@ -77,4 +84,17 @@ export function registerApply(program: Command): void {
         }
       });
     });
+}
+
+/** The host's load balancer step, when berth.yaml (or the host's vars) name one. */
+function drainStepFor(desired: DesiredState, stateDir: string, endpoint: string): DrainStep | undefined {
+  const lb = desired.loadBalancer;
+  if (!lb) return undefined;
+  const target: DrainTarget = { host: desired.host ?? 'localhost', settings: lb.settings };
+  return {
+    provider: getProvider(lb.provider),
+    target,
+    timeoutMs: drainTimeoutMs(target),
+    marker: drainMarker(stateDir, endpoint),
+  };
 }

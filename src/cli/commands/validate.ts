@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { loadStateRepo, type LoadResult } from '../../config/load.js';
+import type { LoadResult } from '../../config/load.js';
 import { formatIssue } from '../../model/errors.js';
 import { ExitError } from '../exit.js';
-import { readFiles, type RepoFlags } from '../context.js';
+import { loadChecked, readFiles, type RepoFlags } from '../context.js';
 import { repoOptions } from '../options.js';
 import { paint, printJson, useColor } from '../output.js';
 
@@ -15,7 +15,7 @@ export function registerValidate(program: Command): void {
       // come back with the files and are reported with every other issue.
       const files = await readFiles(flags);
       const ref = files.ref;
-      const result: LoadResult = loadStateRepo(files);
+      const result: LoadResult = loadChecked(files);
       const errors = result.issues.filter((i) => i.severity === 'error');
       if (flags.json) {
         printJson({
