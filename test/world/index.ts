@@ -70,3 +70,4 @@ export async function startWorld(): Promise<World> {
     stop: () => (stopped ??= stopAll()),
   };
 }
+export { startHaproxy, type HaproxyHandle, type HeldRequest, type BackendServer } from './haproxy.js';
