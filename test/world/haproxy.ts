@@ -61,16 +61,28 @@ export interface HaproxyHandle {
  * put a session on the one it watches. Resolves once both the admin socket and the frontend
  * answer (bounded).
  */
-export async function startHaproxy(opts: { readyTimeoutMs?: number } = {}): Promise<HaproxyHandle> {
-  const backends = await startBackends([
-    { name: 's1', address: '127.0.0.1' },
-    { name: 's2', address: '127.0.0.2' },
-  ]);
+export async function startHaproxy(
+  opts: {
+    readyTimeoutMs?: number;
+    /**
+     * Servers that already run elsewhere (containers on simulated hosts) instead of the two
+     * node servers; HAProxy is then ready when its admin socket answers, whatever they do.
+     */
+    servers?: BackendServer[];
+  } = {},
+): Promise<HaproxyHandle> {
+  const backends: Backends = opts.servers
+    ? { servers: opts.servers, held: new Map(), onHeld: new Set(), close: async () => undefined }
+    : await startBackends([
+        { name: 's1', address: '127.0.0.1' },
+        { name: 's2', address: '127.0.0.2' },
+      ]);
+  const external = opts.servers !== undefined;
   let lastError: unknown;
   // Free ports were free a moment ago; another process may take one first, so try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce(backends, opts.readyTimeoutMs ?? 10_000);
+      return await startOnce(backends, opts.readyTimeoutMs ?? 10_000, external);
     } catch (e) {
       lastError = e;
     }
@@ -149,7 +161,11 @@ function runtime(socketPath: string, cmd: string, timeoutMs = 5_000): Promise<st
   });
 }
 
-async function startOnce(backends: Backends, readyTimeoutMs: number): Promise<HaproxyHandle> {
+async function startOnce(
+  backends: Backends,
+  readyTimeoutMs: number,
+  external = false,
+): Promise<HaproxyHandle> {
   const dir = mkdtempSync('/tmp/bw-hap-');
   const socket = path.join(dir, 'admin.sock');
   const [frontPort, adminPort] = [await freePort(), await freePort()];
@@ -219,7 +235,7 @@ async function startOnce(backends: Backends, readyTimeoutMs: number): Promise<Ha
       async () => {
         if (!alive(pid)) throw new GiveUp('haproxy exited');
         if (!(await runtime(socket, 'show info', 1_000)).includes('Name: HAProxy')) return false;
-        return (await request('/', { timeoutMs: 1_000 })).status === 200;
+        return external || (await request('/', { timeoutMs: 1_000 })).status === 200;
       },
       { timeoutMs: readyTimeoutMs, intervalMs: 50 },
     );
