@@ -9,7 +9,7 @@ import { fileSecrets } from '../secrets/files.js';
 import type { SecretAnswer } from '../template/render.js';
 import { parseTemplate, looksLikeTemplate } from '../template/parse.js';
 import { templateSecrets } from '../template/check.js';
-import { ConfigError, formatIssue, type ConfigIssue } from '../model/errors.js';
+import { ConfigError, formatIssue, UsageError, type ConfigIssue } from '../model/errors.js';
 import type { DesiredState, StateRepo } from '../model/service.js';
 import { defaultCacheDir, readStateRepo, type RepoFiles } from '../source/read.js';
 
@@ -24,6 +24,8 @@ export interface RepoFlags {
   secretsDir?: string;
   /** The host's age identity for `secrets/*.age` in the repo. */
   ageIdentity?: string;
+  /** Where this host's env files go, instead of berth.yaml's env_dir. */
+  envDir?: string;
 }
 
 export interface LoadedRepo {
@@ -106,6 +108,11 @@ export async function loadDesired(
     }
   }
   const desired = desiredForHost(repo, flags.host, { env: flags.env, secret: (n) => answers.get(n) });
+  if (flags.envDir) {
+    if (!path.isAbsolute(flags.envDir))
+      throw new UsageError(`--env-dir must be an absolute path, not "${flags.envDir}"`);
+    desired.envDir = flags.envDir;
+  }
   if (opts.digestKey && desired.services.some((s) => s.secretEnv)) {
     desired.services = withSecretDigests(desired.services, await opts.digestKey());
   }

@@ -18,6 +18,11 @@ export function repoOptions(cmd: Command): Command {
       ),
     )
     .addOption(
+      new Option('--env-dir <dir>', "where this host's env files go (default: berth.yaml env_dir)").env(
+        'BERTH_ENV_DIR',
+      ),
+    )
+    .addOption(
       new Option('--age-identity <file>', "this host's age identity for secrets/*.age").env(
         'BERTH_AGE_IDENTITY',
       ),
