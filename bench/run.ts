@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { startWorld } from '../test/world/index.js';
+import { startHaproxy } from '../test/world/haproxy.js';
 import { createRepo } from '../test/support/repo.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
 
@@ -34,6 +35,30 @@ async function timeAsync(work: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();
   await work();
   return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/** The engine's floor for one recreate: stop, remove, create, start through the bare API. */
+async function bareRecreates(docker: Docker, name: string): Promise<number[]> {
+  const times: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const old = docker.getContainer(name);
+    const info = await old.inspect();
+    times.push(
+      await timeAsync(async () => {
+        await old.stop();
+        await old.remove();
+        const c = await docker.createContainer({
+          name,
+          Image: info.Config.Image,
+          Env: info.Config.Env,
+          Labels: info.Config.Labels,
+          HostConfig: info.HostConfig,
+        });
+        await c.start();
+      }),
+    );
+  }
+  return times;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -91,25 +116,7 @@ async function benchSize(n: number): Promise<Row> {
         ),
       ),
     );
-    const recreates: number[] = [];
-    for (let r = 0; r < RUNS; r++) {
-      const old = docker.getContainer('svc001');
-      const info = await old.inspect();
-      recreates.push(
-        await timeAsync(async () => {
-          await old.stop();
-          await old.remove();
-          const c = await docker.createContainer({
-            name: 'svc001',
-            Image: info.Config.Image,
-            Env: info.Config.Env,
-            Labels: info.Config.Labels,
-            HostConfig: info.HostConfig,
-          });
-          await c.start();
-        }),
-      );
-    }
+    const recreates = await bareRecreates(docker, 'svc001');
     return {
       n,
       first,
@@ -127,12 +134,94 @@ async function benchSize(n: number): Promise<Row> {
   }
 }
 
+interface RotationRow {
+  outOfRotation: number;
+  drain: number;
+  recreate: number;
+  undrain: number;
+  floorRecreate: number;
+  interval: number;
+}
+
+/**
+ * Issue 4: how long one host is out of rotation for a one-service change (drain: true, an
+ * http health check every 100 ms), from berth's record: drain start to undrain end.
+ */
+async function benchRotation(): Promise<RotationRow> {
+  const PORT = 24900;
+  const INTERVAL = 100;
+  const world = await startWorld();
+  const hap = await startHaproxy({ servers: [{ name: 'h1', address: '127.0.0.2', port: PORT }] });
+  const work = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-rot-'));
+  const docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
+  const svc = (v: number) =>
+    [
+      `image: ${world.images.web1}`,
+      'pull: missing',
+      'drain: true',
+      'env_vars:',
+      `  PORT: '${PORT}'`,
+      "  BIND: '{{ host.address }}'",
+      `  V: '${v}'`,
+      `healthcheck: { http: 'http://{{ host.address }}:${PORT}/version', interval: ${INTERVAL}ms, timeout: 1s, retries: 3 }`,
+      '',
+    ].join('\n');
+  const repo = createRepo({
+    'berth.yaml': `load_balancer: { provider: haproxy, socket: ${hap.socket}, backend: ${hap.backend}, server: h1 }\n`,
+    'inventory.yaml': 'hosts:\n  h1: { address: 127.0.0.2 }\n',
+    'services/web.yaml': svc(0),
+  });
+  const flags = ['--repo', repo.dir, '--env', 'main', '--host', 'h1', '--cache-dir', `${work}/cache`];
+  const store = ['--store', `${work}/berth.db`, '--env-dir', `${work}/env`];
+  const env = { DOCKER_HOST: world.dockerHost };
+  try {
+    time(['apply', ...flags, ...store], env);
+    const rows: Array<Omit<RotationRow, 'floorRecreate' | 'interval'>> = [];
+    for (let r = 1; r <= RUNS; r++) {
+      repo.commit({ 'services/web.yaml': svc(r) });
+      time(['apply', ...flags, ...store], env);
+      const record = openSqliteStore(`${work}/berth.db`);
+      const h = await record.history({ limit: 10 });
+      await record.close();
+      const latest = h[0]!.applyId;
+      const of = (action: string) => h.find((x) => x.applyId === latest && x.action === action);
+      const drain = of('drain');
+      const undrain = of('undrain');
+      const recreate = of('recreate');
+      if (!drain || !undrain?.finishedAt || !recreate)
+        throw new Error('the record lacks drain, recreate or undrain');
+      rows.push({
+        outOfRotation: Date.parse(undrain.finishedAt) - Date.parse(drain.startedAt),
+        drain: drain.durationMs ?? 0,
+        recreate: recreate.durationMs ?? 0,
+        undrain: undrain.durationMs ?? 0,
+      });
+    }
+    const recreates = await bareRecreates(docker, 'web');
+    return {
+      outOfRotation: median(rows.map((x) => x.outOfRotation)),
+      drain: median(rows.map((x) => x.drain)),
+      recreate: median(rows.map((x) => x.recreate)),
+      undrain: median(rows.map((x) => x.undrain)),
+      floorRecreate: median(recreates),
+      interval: INTERVAL,
+    };
+  } finally {
+    await hap.stop();
+    await world.stop();
+    repo.remove();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   const rows: Row[] = [];
   for (const n of SIZES) {
     process.stderr.write(`bench: ${n} services…\n`);
     rows.push(await benchSize(n));
   }
+  process.stderr.write('bench: time out of rotation…\n');
+  const rot = await benchRotation();
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const lines = [
     '# Benchmarks',
@@ -161,6 +250,15 @@ async function main() {
     "`apply` within 1.5× of the engine's own time for that one recreate. For scale, the Ansible",
     'playbook berth replaces takes about 26 s for a no-op run of 50 services and about 30 s for a',
     'first deploy of 50 on this kind of machine.',
+    '',
+    '## Time out of rotation (issue 4)',
+    '',
+    'One host behind real HAProxy, one `drain: true` service, an env change, an http health check',
+    `every ${rot.interval} ms; from berth's record: drain start to undrain end. Medians of ${RUNS} runs.`,
+    '',
+    '| out of rotation | drain (no open sessions) | recreate incl. health wait | undrain | engine: bare recreate + one health interval |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+    `| ${fmt(rot.outOfRotation)} | ${fmt(rot.drain)} | ${fmt(rot.recreate)} | ${fmt(rot.undrain)} | ${fmt(rot.floorRecreate + rot.interval)} |`,
     '',
   ];
   writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), lines.join('\n'));

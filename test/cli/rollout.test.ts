@@ -87,7 +87,7 @@ describe('zero-downtime rollout across two hosts behind real HAProxy', () => {
     ].join('\n');
   const httpCheck = `{ http: 'http://{{ host.address }}:${PORT}/version', interval: 100ms, timeout: 1s, retries: 3 }`;
 
-  const apply = (host: string) =>
+  const apply = (host: string, extraEnv: Record<string, string> = {}) =>
     berth(
       [
         'apply',
@@ -104,7 +104,7 @@ describe('zero-downtime rollout across two hosts behind real HAProxy', () => {
         '--cache-dir',
         `${work}/cache`,
       ],
-      { DOCKER_HOST: engines[host]! },
+      { DOCKER_HOST: engines[host]!, ...extraEnv },
       120_000,
     );
   /** What a fleet rollout does: host after host, stopping at the first that fails. */
@@ -196,25 +196,7 @@ describe('zero-downtime rollout across two hosts behind real HAProxy', () => {
 
   test('killed while the host is drained: the next apply puts it back in rotation', async () => {
     repo.commit({ 'services/web.yaml': service(world.images.web1, httpCheck) });
-    const killed = await berth(
-      [
-        'apply',
-        '--repo',
-        repo.dir,
-        '--env',
-        'main',
-        '--host',
-        'h1',
-        '--store',
-        `${work}/h1/berth.db`,
-        '--env-dir',
-        `${work}/h1/env`,
-        '--cache-dir',
-        `${work}/cache`,
-      ],
-      { DOCKER_HOST: engines.h1!, BERTH_FAILPOINT: 'after-drain' },
-      120_000,
-    );
+    const killed = await apply('h1', { BERTH_FAILPOINT: 'after-drain' });
     assert.notEqual(killed.code, 0);
     assert.notEqual(await hap.adminState('h1'), 0, 'h1 was left out of rotation by the killed apply');
     const results = await rollout();
