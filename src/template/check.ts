@@ -1,4 +1,5 @@
 import { suggest } from '../config/issues.js';
+import { SECRET_NAME } from '../secrets/types.js';
 import { exprText, type Expr, type FilterExpr, type Template, type TemplateError } from './ast.js';
 import { acceptsWords, bindArgs, FILTERS, type Accepts } from './filters.js';
 
@@ -39,7 +40,6 @@ function withSuggestion(word: string, known: Iterable<string>): string {
 }
 
 /** A secret's name becomes a file name (`<secrets_dir>/NAME`, `secrets/NAME.age`). */
-const SECRET_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** What the checker knows of a value before any host is at hand. */
 type Shape =
