@@ -246,6 +246,9 @@ export function dockerEngine(opts: DockerEngineOptions = {}): Engine {
           labels: c.Config.Labels ?? {},
         };
         if (c.State.Health?.Status) state.health = c.State.Health.Status;
+        const log = (c.State.Health as { Log?: Array<{ Output?: string }> } | undefined)?.Log;
+        const last = log?.[log.length - 1]?.Output?.trim();
+        if (last) state.healthOutput = last;
         return state;
       }),
   };

@@ -20,6 +20,8 @@ export interface ContainerState {
   exitCode: number;
   /** Docker HEALTHCHECK status when the image has one: starting, healthy, unhealthy. */
   health?: string;
+  /** Output of the last Docker HEALTHCHECK run, as the engine keeps it (may be empty). */
+  healthOutput?: string;
   imageId: string;
   env: string[];
   labels: Record<string, string>;

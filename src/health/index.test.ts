@@ -98,7 +98,7 @@ test('docker: an image whose HEALTHCHECK fails is unhealthy', async () => {
       healthy: false,
       state: 'unhealthy',
       reason: '2 consecutive checks failed',
-      output: 'docker: unhealthy',
+      output: 'docker: unhealthy: version check failed',
       checks: 0,
     },
   );

@@ -138,7 +138,12 @@ export async function dockerProbe(engine: Engine, containerId: string): Promise<
     case 'starting':
       return { ok: false, starting: true, output: 'docker: starting' };
     case 'unhealthy':
-      return { ok: false, output: 'docker: unhealthy' };
+      return {
+        ok: false,
+        output: shortOutput(
+          state.healthOutput ? `docker: unhealthy: ${state.healthOutput}` : 'docker: unhealthy',
+        ),
+      };
     case undefined:
       return { ok: false, final: true, output: 'the image has no Docker HEALTHCHECK' };
     default:

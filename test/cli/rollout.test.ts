@@ -231,7 +231,10 @@ describe('zero-downtime rollout across two hosts behind real HAProxy', () => {
       results.map((r) => [r.host, r.code]),
       [['h1', 1]],
     );
-    assert.match(results[0]!.out, /health check \(docker HEALTHCHECK\) failed/);
+    assert.match(
+      results[0]!.out,
+      /health check \(docker HEALTHCHECK\) failed: .*last check: docker: unhealthy: version check failed/,
+    );
     assert.match(results[0]!.out, /previous container was started again/);
     assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
     assert.equal(Object.keys(versions).length, 1, 'the old version kept answering');

@@ -77,7 +77,9 @@ function dockerfile(opts: TestImageOptions): string {
       'HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD busybox wget -q -O- "http://$BIND:$PORT/version"',
     );
   } else if (behaviour === 'unhealthy') {
-    lines.push('HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD busybox false');
+    lines.push(
+      'HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD busybox sh -c "echo version check failed; exit 1"',
+    );
   }
   lines.push(`CMD ["/bin/busybox", "sh", "-c", ${JSON.stringify(run)}]`, '');
   return lines.join('\n');
