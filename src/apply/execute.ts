@@ -83,7 +83,7 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
     kind: string,
     detail: { cause: string; fromImage?: string; toImage?: string; spec?: ServiceSpec },
     work: () => Promise<void>,
-  ): Promise<boolean> => {
+  ): Promise<{ ok: boolean; message?: string }> => {
     const started = deps.now();
     const actionId = await deps.store.beginAction(applyId, {
       service,
@@ -109,11 +109,11 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
     await deps.store.finishAction(actionId, { result, message, finishedAt: finished.toISOString() });
     steps.push({ service, kind, result, message, durationMs: finished.getTime() - started.getTime() });
     reporter.step(service, kind, message === undefined ? 'ok' : 'failed', message);
-    return message === undefined;
+    return { ok: message === undefined, message };
   };
 
   for (const p of plan.pulls) {
-    const ok = await record(p.services.join(','), 'pull', { cause: p.cause, toImage: p.image }, () =>
+    const { ok } = await record(p.services.join(','), 'pull', { cause: p.cause, toImage: p.image }, () =>
       deps.engine.pull(p.image, (prog) => reporter.pullProgress(p.image, prog)),
     );
     if (!ok) {
@@ -135,7 +135,7 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
   if (drain && interrupts) {
     previous ??= await drain.provider.status(drain.target);
     await drain.marker.write(previous);
-    const drained = await record(
+    const { ok: drained } = await record(
       drain.target.host,
       'drain',
       { cause: `${drain.provider.name}: ${interruptedBy(plan)}` },
@@ -168,9 +168,12 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
     for (let next = queue.shift(); next; next = queue.shift()) {
       const [service, ops] = next;
       for (const op of ops) {
-        const ok = await record(service, op.kind, describe(op), () => run(op, plan, deps.engine, deps.files));
-        if (!ok) {
-          failed.push(service);
+        const r =
+          op.kind === 'create' || op.kind === 'recreate' || op.kind === 'adopt'
+            ? await replaceRecorded(op, plan.commit, deps.engine, record)
+            : await record(service, op.kind, describe(op), () => run(op, deps.engine, deps.files));
+        if (!r.ok) {
+          failed.push(`${service}: ${r.message ?? 'failed'}`);
           break;
         }
       }
@@ -180,7 +183,7 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
   failed.sort();
   if (drain && previous !== undefined) {
     const back = previous;
-    const rejoined = await record(
+    const { ok: rejoined } = await record(
       drain.target.host,
       back === 'ready' || back === 'unknown' ? 'undrain' : 'restore',
       {
@@ -195,9 +198,9 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
           : drain.provider.restore(drain.target, back),
     );
     if (rejoined) await drain.marker.clear();
-    else failed.push(`${drain.target.host} (load balancer)`);
+    else failed.push(`${drain.target.host}: could not put it back into the load balancer`);
   }
-  const error = failed.length ? `failed: ${failed.join(', ')}` : undefined;
+  const error = failed.length ? failed.join('; ') : undefined;
   await deps.store.finishApply(applyId, {
     result: failed.length ? 'failed' : 'succeeded',
     message: error,
@@ -236,18 +239,12 @@ function describe(op: Operation): {
   }
 }
 
-async function run(op: Operation, plan: Plan, engine: Engine, files: HostFiles): Promise<void> {
+async function run(op: Operation, engine: Engine, files: HostFiles): Promise<void> {
   switch (op.kind) {
     case 'write-env':
       await files.writeAtomic(op.path, op.content, 0o600);
       failpoint('after-env-file');
       return;
-    case 'create':
-      await startNew(engine, op.spec, plan.commit);
-      return;
-    case 'recreate':
-    case 'adopt':
-      return replace(engine, op.containerId, op.spec, plan.commit);
     case 'start':
       await engine.start(op.containerId);
       return;
@@ -262,57 +259,83 @@ async function run(op: Operation, plan: Plan, engine: Engine, files: HostFiles):
       await engine.remove(op.containerId, { force: true });
       await files.remove(op.envFile);
       return;
+    case 'create':
+    case 'recreate':
+    case 'adopt':
+      throw new Error(`bug: ${op.kind} goes through replaceRecorded`);
   }
 }
 
 /** Every health wait has one overall deadline; never shorter than this. */
 const MIN_HEALTH_DEADLINE_MS = 5_000;
 
-/** Create and start; a container that does not come up is removed again, so nothing is left half-made. */
-async function startNew(engine: Engine, spec: ServiceSpec, commit: string | undefined): Promise<string> {
-  const id = await engine.create(createSpec(spec, commit));
-  failpoint('after-create');
-  try {
-    await engine.start(id);
-    failpoint('after-start');
-    const health = healthFor(spec, engine, id);
-    const deadlineMs = Math.max(suggestedDeadline(health.check), MIN_HEALTH_DEADLINE_MS);
-    const r = await waitServiceHealthy(spec, engine, id, { deadlineMs });
-    if (!r.healthy)
-      throw new Error(`health check (${health.kind}) failed: ${r.reason}; last check: ${r.output}`);
-    return id;
-  } catch (e) {
-    await engine.remove(id, { force: true }).catch(() => undefined);
-    throw e;
-  }
-}
+type Recorder = (
+  service: string,
+  kind: string,
+  detail: { cause: string; fromImage?: string; toImage?: string; spec?: ServiceSpec },
+  work: () => Promise<void>,
+) => Promise<{ ok: boolean; message?: string }>;
 
 /**
- * The old container is stopped and set aside under another name, not removed, until the new
- * one runs; if the new one fails, the old one gets its name back and is started again.
+ * Create (or replace) a service's container as three recorded steps: the change itself, the
+ * health wait, and, when either fails, the rollback. A replaced container is stopped and set
+ * aside under another name, not removed, until its successor is healthy; on failure the new one
+ * is removed and the old one gets its name back and is started again.
  */
-async function replace(
-  engine: Engine,
-  oldId: string,
-  spec: ServiceSpec,
+async function replaceRecorded(
+  op: Extract<Operation, { kind: 'create' | 'recreate' | 'adopt' }>,
   commit: string | undefined,
-): Promise<void> {
-  await engine.stop(oldId, spec.stopTimeout);
-  await engine.rename(oldId, asideName(spec.name));
-  failpoint('after-aside');
-  try {
-    await startNew(engine, spec, commit);
-  } catch (e) {
-    const why = (e as Error).message;
-    try {
-      await engine.rename(oldId, spec.name);
-      await engine.start(oldId);
-    } catch (restoreErr) {
-      throw new Error(
-        `${why}; restoring the previous container also failed: ${(restoreErr as Error).message}`,
-      );
+  engine: Engine,
+  record: Recorder,
+): Promise<{ ok: boolean; message?: string }> {
+  const spec = op.spec;
+  const oldId = op.kind === 'create' ? undefined : op.containerId;
+  let asideDone = false;
+  let newId: string | undefined;
+  const change = await record(op.service, op.kind, describe(op), async () => {
+    if (oldId) {
+      await engine.stop(oldId, spec.stopTimeout);
+      await engine.rename(oldId, asideName(spec.name));
+      asideDone = true;
+      failpoint('after-aside');
     }
-    throw new Error(`${why}; the previous container was started again`);
+    newId = await engine.create(createSpec(spec, commit));
+    failpoint('after-create');
+    await engine.start(newId);
+    failpoint('after-start');
+  });
+  let outcome = change;
+  if (change.ok) {
+    const health = healthFor(spec, engine, newId!);
+    const deadlineMs = Math.max(suggestedDeadline(health.check), MIN_HEALTH_DEADLINE_MS);
+    outcome = await record(op.service, 'health', { cause: health.kind }, async () => {
+      const r = await waitServiceHealthy(spec, engine, newId!, { deadlineMs });
+      if (!r.healthy)
+        throw new Error(`health check (${health.kind}) failed: ${r.reason}; last check: ${r.output}`);
+    });
+    if (outcome.ok) {
+      // The successor is healthy; a failure to remove the old one is cleaned up by the next plan.
+      if (oldId) await engine.remove(oldId, { force: true }).catch(() => undefined);
+      return outcome;
+    }
   }
-  await engine.remove(oldId, { force: true });
+  const rollback = await record(
+    op.service,
+    'rollback',
+    { cause: oldId ? 'the previous container takes over again' : 'the new container is removed' },
+    async () => {
+      if (newId) await engine.remove(newId, { force: true });
+      if (oldId) {
+        if (asideDone) await engine.rename(oldId, spec.name);
+        await engine.start(oldId);
+      }
+    },
+  );
+  const why = outcome.message ?? 'failed';
+  if (!rollback.ok)
+    return {
+      ok: false,
+      message: `${why}; restoring the previous container also failed: ${rollback.message}`,
+    };
+  return { ok: false, message: oldId ? `${why}; the previous container was started again` : why };
 }

@@ -254,8 +254,20 @@ describe('apply against a real engine', () => {
     assert.equal(info.Config.Image, world.images.web1, 'the old version keeps answering');
     const h = await berth(['history', 'api', '--json', '--store', `${work}/berth.db`]);
     const rows = JSON.parse(h.stdout) as Array<{ action: string; result: string; message?: string }>;
-    assert.match(rows.find((r) => r.action === 'recreate')?.message ?? '', /HTTP 404/);
-    assert.equal(rows.find((r) => r.action === 'recreate')?.result, 'failed');
+    // Newest first: the change, its health wait and the rollback are each a step of the record.
+    const [rollback, health, recreate] = rows;
+    assert.deepEqual(
+      [
+        recreate?.action,
+        recreate?.result,
+        health?.action,
+        health?.result,
+        rollback?.action,
+        rollback?.result,
+      ],
+      ['recreate', 'succeeded', 'health', 'failed', 'rollback', 'succeeded'],
+    );
+    assert.match(health?.message ?? '', /HTTP 404/);
   });
 
   test('a container that cannot start is removed and the previous one started again', async () => {
