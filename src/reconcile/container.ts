@@ -7,23 +7,24 @@ import { canonicalJson, sha256Hex } from './canonical.js';
  * The part of a service that lives in its container. A change to any of it means the
  * container must be recreated; CI metadata, health checks and host selection are not in it.
  */
-export interface ContainerConfig {
-  image: string;
-  env: Record<string, string>;
-  command?: string[];
-  entrypoint?: string[];
-  user?: string;
-  workingDir?: string;
-  volumes: string[];
-  labels: Record<string, string>;
-  stopSignal?: string;
-  stopTimeout?: number;
-  networkMode: string;
-  restartPolicy: string;
-  init: boolean;
-  logDriver?: string;
-  logOptions: Record<string, string>;
-}
+export type ContainerConfig = Pick<
+  ServiceSpec,
+  | 'image'
+  | 'env'
+  | 'command'
+  | 'entrypoint'
+  | 'user'
+  | 'workingDir'
+  | 'volumes'
+  | 'labels'
+  | 'stopSignal'
+  | 'stopTimeout'
+  | 'networkMode'
+  | 'restartPolicy'
+  | 'init'
+  | 'logDriver'
+  | 'logOptions'
+>;
 
 /**
  * The env as it may be written into a label: values that use a secret appear in their
