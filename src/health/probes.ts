@@ -32,21 +32,7 @@ export function httpProbe(url: string, timeoutMs: number, signal?: AbortSignal):
       output: `only http and https URLs: ${target.protocol}`,
     });
   }
-  return new Promise<ProbeResult>((resolve) => {
-    let done = false;
-    const finish = (r: ProbeResult) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      req.destroy();
-      resolve({ ...r, output: shortOutput(r.output) });
-    };
-    const onAbort = () => finish({ ok: false, output: 'check abandoned' });
-    const timer = setTimeout(
-      () => finish({ ok: false, output: `no answer within ${timeoutMs} ms` }),
-      timeoutMs,
-    );
+  return oneCheck(timeoutMs, `no answer within ${timeoutMs} ms`, signal, (finish) => {
     // agent: false: no keep-alive, each check opens and closes its own connection, as a new
     // client would.
     const req = client.get(target, { agent: false, headers: { 'user-agent': 'berth-health' } }, (res) => {
@@ -74,8 +60,7 @@ export function httpProbe(url: string, timeoutMs: number, signal?: AbortSignal):
       res.on('close', report);
     });
     req.on('error', (e) => finish({ ok: false, output: errorText(e) }));
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
+    return () => req.destroy();
   });
 }
 
@@ -94,25 +79,40 @@ export function tcpProbe(hostPort: string, timeoutMs: number, signal?: AbortSign
   if (!target) {
     return Promise.resolve({ ok: false, final: true, output: `not HOST:PORT: ${shortOutput(hostPort)}` });
   }
+  return oneCheck(timeoutMs, `no connection to ${hostPort} within ${timeoutMs} ms`, signal, (finish) => {
+    const socket = net.connect(target);
+    socket.on('connect', () => finish({ ok: true, output: `connected to ${hostPort}` }));
+    socket.on('error', (e) => finish({ ok: false, output: errorText(e) }));
+    return () => socket.destroy();
+  });
+}
+
+/**
+ * One check that ends exactly once: on its own verdict, at `timeoutMs`, or when `signal`
+ * aborts. `start` opens the connection, reports through `finish`, and returns how to close it.
+ */
+function oneCheck(
+  timeoutMs: number,
+  timeoutOutput: string,
+  signal: AbortSignal | undefined,
+  start: (finish: (r: ProbeResult) => void) => () => void,
+): Promise<ProbeResult> {
   return new Promise<ProbeResult>((resolve) => {
     let done = false;
+    let close: (() => void) | undefined = undefined;
     const finish = (r: ProbeResult) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
+      close?.();
       resolve({ ...r, output: shortOutput(r.output) });
     };
     const onAbort = () => finish({ ok: false, output: 'check abandoned' });
-    const timer = setTimeout(
-      () => finish({ ok: false, output: `no connection to ${hostPort} within ${timeoutMs} ms` }),
-      timeoutMs,
-    );
-    const socket = net.connect(target);
-    socket.on('connect', () => finish({ ok: true, output: `connected to ${hostPort}` }));
-    socket.on('error', (e) => finish({ ok: false, output: errorText(e) }));
-    if (signal?.aborted) onAbort();
+    const timer = setTimeout(() => finish({ ok: false, output: timeoutOutput }), timeoutMs);
+    close = start(finish);
+    if (done) close();
+    else if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
