@@ -153,7 +153,7 @@ test('a container that exits during the start period fails at once with its exit
   );
   assert.equal(r.healthy === false && r.reason, 'container exited with code 3');
   assert.equal(r.healthy === false && r.state, 'failed');
-  assert.ok(performance.now() - t0 < 5000);
+  assert.ok(performance.now() - t0 < 10_000);
 });
 
 test('no healthcheck: running at two checks 50 ms apart is enough', async () => {

@@ -88,7 +88,7 @@ test('http: a server that never answers times out, in about the timeout', async 
   const r = await httpProbe(`${base}/hang`, 300);
   const took = performance.now() - t0;
   assert.deepEqual(r, { ok: false, output: 'no answer within 300 ms' });
-  assert.ok(took >= 290 && took < 2000, `took ${took} ms`);
+  assert.ok(took >= 290 && took < 10_000, `took ${took} ms`);
   // The probe closed its connection: the server holds none from it for long.
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(open.size, 0);
@@ -106,9 +106,9 @@ test('http: an abort ends the check at once', async () => {
   const ac = new AbortController();
   setTimeout(() => ac.abort(), 50);
   const t0 = performance.now();
-  const r = await httpProbe(`${base}/hang`, 5000, ac.signal);
+  const r = await httpProbe(`${base}/hang`, 60_000, ac.signal);
   assert.deepEqual(r, { ok: false, output: 'check abandoned' });
-  assert.ok(performance.now() - t0 < 2000);
+  assert.ok(performance.now() - t0 < 10_000);
 });
 
 test('http: what is not an http(s) URL fails for good', async () => {
@@ -198,7 +198,7 @@ test('real time: waitHealthy with the http probe gives up at the deadline on a h
   );
   const took = performance.now() - t0;
   assert.equal(r.healthy === false && r.reason, 'timed out after 0.4 s');
-  assert.ok(took >= 390 && took < 2000, `took ${took} ms`);
+  assert.ok(took >= 390 && took < 10_000, `took ${took} ms`);
 });
 
 test('real time: waitHealthy with the tcp probe passes once the port opens', async () => {

@@ -136,7 +136,7 @@ describe('command provider', () => {
     const started = performance.now();
     await assert.rejects(provider.undrain(t), /undrain_command for web-1 timed out after 300 ms/);
     const ms = performance.now() - started;
-    assert.ok(ms >= 290 && ms < 1_500, `${Math.round(ms)} ms`);
+    assert.ok(ms >= 290 && ms < 10_000, `${Math.round(ms)} ms`);
     const child = Number(readFileSync(pidFile, 'utf8'));
     await new Promise((r) => setTimeout(r, 100));
     // Gone, or a zombie waiting for whoever adopted it to reap it.

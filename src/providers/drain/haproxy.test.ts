@@ -114,7 +114,7 @@ describe('haproxy provider', () => {
         assert.match(e.message, new RegExp(`no answer from 127.0.0.1:${port} within 200 ms`));
         return true;
       });
-      assert.ok(performance.now() - started < 1_000);
+      assert.ok(performance.now() - started < 10_000, 'bounded by the command timeout, not left hanging');
     } finally {
       for (const c of conns) c.destroy();
       silent.close();
