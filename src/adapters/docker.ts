@@ -5,6 +5,8 @@ import type Dockerode from 'dockerode';
 import { ExternalError } from '../model/errors.js';
 import type { ObservedContainer, ObservedImage } from '../model/observed.js';
 import type { ContainerCreateSpec, ContainerState, Engine, PullProgress } from './engine.js';
+import { dockerHostState, type DockerStateOptions } from './docker-state.js';
+import type { HostState } from './host-state.js';
 import { registryKey, registryOf, resolveAuth, type AuthConfig, type AuthEnv } from './registry-auth.js';
 
 /** Where docker itself looks when DOCKER_HOST is unset. */
@@ -60,6 +62,16 @@ interface EngineApiError extends Error {
  * on first use, so commands that never talk to Docker do not pay for it.
  */
 export function dockerEngine(opts: DockerEngineOptions = {}): Engine {
+  return dockerConnection(opts).engine;
+}
+
+/** One engine's containers, and the host state kept beside them (see docker-state.ts), over one client. */
+export interface DockerConnection {
+  engine: Engine;
+  state(opts?: DockerStateOptions): HostState;
+}
+
+export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnection {
   const endpoint = opts.host ?? (process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST);
   let client: Promise<Dockerode> | undefined;
   const docker = () =>
@@ -115,7 +127,7 @@ export function dockerEngine(opts: DockerEngineOptions = {}): Engine {
     return a;
   };
 
-  return {
+  const engine: Engine = {
     endpoint,
 
     ping: () => call('ping', async (d) => void (await d.ping())),
@@ -252,6 +264,7 @@ export function dockerEngine(opts: DockerEngineOptions = {}): Engine {
         return state;
       }),
   };
+  return { engine, state: (stateOpts) => dockerHostState(docker, call, endpoint, stateOpts) };
 }
 
 interface PullEvent {

@@ -1,6 +1,7 @@
 import type { HealthcheckSpec } from '../model/service.js';
 import { notRunningText, shortOutput } from './output.js';
 import type { Probe, ProbeResult, RunState } from './types.js';
+import { sleep } from '../adapters/clock.js';
 
 /** What `waitHealthy` needs from the world; tests give a fake clock. */
 export interface WaitDeps {
@@ -37,17 +38,7 @@ export type WaitResult =
 /** The real clock and timers. */
 export const realClock: Pick<WaitDeps, 'now' | 'sleep'> = {
   now: () => performance.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal?.addEventListener('abort', done, { once: true });
-    }),
+  sleep,
 };
 
 /**

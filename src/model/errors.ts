@@ -42,3 +42,22 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** Another berth process holds the host (its lock); nothing was done. */
+export class HostBusyError extends Error {
+  constructor(
+    message: string,
+    public readonly holder?: { command: string; machine: string; pid: number; user: string; since: string },
+  ) {
+    super(message);
+    this.name = 'HostBusyError';
+  }
+}
+
+/** The work was stopped at a safe point because it was asked to (SIGINT, SIGTERM, an agent shutting down). */
+export class CancelledError extends Error {
+  constructor(message = 'cancelled') {
+    super(message);
+    this.name = 'CancelledError';
+  }
+}

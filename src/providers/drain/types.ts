@@ -1,3 +1,5 @@
+import type { LbState } from '../../model/rotation.js';
+
 /**
  * The load-balancer drain plugin family: one interface, one registry (registry.ts), one contract
  * suite (contract.ts) that every provider passes.
@@ -16,8 +18,8 @@ export interface DrainTarget {
   settings: Record<string, unknown>;
 }
 
-/** Where a host stands in its load balancer. */
-export type LbState = 'ready' | 'drain' | 'maint' | 'unknown';
+/** Where a host stands in its load balancer (the model's type, so the planner can reason about it). */
+export type { LbState };
 
 export interface DrainOptions {
   /** Longest wait for current connections to finish; the host goes out of rotation after it regardless. */
