@@ -160,6 +160,14 @@ test('the holder renews its heartbeat on the engine clock', async () => {
   const a = await stateAt(engine.dockerHost, { heartbeatMs: 100 }).lock({ command: 'berth agent' });
   try {
     const read = async () => {
+      const has = await api
+        .getContainer(STATE_NAMES.lock)
+        .infoArchive({ path: '/heartbeat' })
+        .then(
+          () => true,
+          () => false,
+        );
+      if (!has) return '';
       const stream = (await api
         .getContainer(STATE_NAMES.lock)
         .getArchive({ path: '/heartbeat' })) as NodeJS.ReadableStream;
@@ -167,7 +175,11 @@ test('the holder renews its heartbeat on the engine clock', async () => {
       for await (const c of stream) chunks.push(c as Buffer);
       return Buffer.concat(chunks).toString('latin1');
     };
-    const first = /20\d\d-[\d-]+T[\d:.]+Z/.exec(await read())?.[0];
+    let first: string | undefined;
+    for (let i = 0; i < 50 && !first; i++) {
+      first = /20\d\d-[\d-]+T[\d:.]+Z/.exec(await read())?.[0];
+      if (!first) await new Promise((r) => setTimeout(r, 50));
+    }
     let later = first;
     for (let i = 0; i < 50 && later === first; i++) {
       await new Promise((r) => setTimeout(r, 100));

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { sleep } from './clock.js';
 import * as tar from 'tar-stream';
-import { ExternalError, HostBusyError } from '../model/errors.js';
+import { CancelledError, ExternalError, HostBusyError } from '../model/errors.js';
 import type { LbState } from '../model/rotation.js';
 import type { DrainMarker, HeldLock, HostState, LockHolder, LockInfo } from './host-state.js';
 
@@ -242,8 +242,9 @@ export function dockerHostState(
       for (;;) {
         const r = await tryLock(holder);
         if ('held' in r) return r.held;
+        if (lockOpts.signal?.aborted) throw new CancelledError('cancelled while waiting for the host');
         const waitMore = deadline - Date.now();
-        if (waitMore <= 0 || lockOpts.signal?.aborted) {
+        if (waitMore <= 0) {
           const who = r.busy ? describe(r.busy) : 'another berth is taking it right now';
           const waited = lockOpts.waitMs ? ` (waited ${Math.round(lockOpts.waitMs / 1000)} s)` : '';
           throw new HostBusyError(

@@ -179,10 +179,18 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
         return digest;
       }),
 
-    pull: (image, onProgress) =>
+    pull: (image, onProgress, signal) =>
       call(`pull ${image}`, async (d) => {
         const authconfig = await authFor(image);
-        const stream = (await d.pull(image, authconfig ? { authconfig } : {})) as NodeJS.ReadableStream;
+        const pullOpts: Record<string, unknown> = authconfig ? { authconfig } : {};
+        if (signal) pullOpts.abortSignal = signal;
+        const stream = (await d.pull(image, pullOpts)) as NodeJS.ReadableStream;
+        if (signal) {
+          const stop = () =>
+            (stream as unknown as { destroy?: (e?: Error) => void }).destroy?.(new Error('pull cancelled'));
+          if (signal.aborted) stop();
+          else signal.addEventListener('abort', stop, { once: true });
+        }
         // A failed pull still answers 200: the error arrives as a message inside the stream.
         let streamError: string | undefined;
         await new Promise<void>((resolve, reject) => {

@@ -40,8 +40,8 @@ export interface Engine {
   listImages(): Promise<ObservedImage[]>;
   /** The digest a tag names in its registry now, asked through the engine with the user's credentials. */
   remoteDigest(image: string): Promise<string>;
-  /** Pull with the user's registry credentials (Docker config, credential helpers). */
-  pull(image: string, onProgress?: (p: PullProgress) => void): Promise<void>;
+  /** Pull with the user's registry credentials (Docker config, credential helpers); `signal` abandons it. */
+  pull(image: string, onProgress?: (p: PullProgress) => void, signal?: AbortSignal): Promise<void>;
   create(spec: ContainerCreateSpec): Promise<string>;
   start(id: string): Promise<void>;
   stop(id: string, timeoutSeconds?: number): Promise<void>;

@@ -1,16 +1,17 @@
 import type { Engine, PullProgress } from '../adapters/engine.js';
 import type { HostFiles } from '../adapters/fs.js';
+import type { DrainMarker } from '../adapters/host-state.js';
+import { CancelledError } from '../model/errors.js';
 import type { Operation, Plan } from '../model/plan.js';
 import type { ServiceSpec } from '../model/service.js';
 import { asideName } from '../model/labels.js';
 import { failpoint } from './failpoint.js';
-import type { DrainMarker } from '../adapters/drain-marker.js';
-import type { DrainProvider, DrainTarget, LbState } from '../providers/drain/types.js';
+import type { DrainProvider, DrainTarget } from '../providers/drain/types.js';
 import { healthFor, suggestedDeadline, waitServiceHealthy } from '../health/index.js';
 import { createSpec } from '../reconcile/container.js';
 import type { Store } from '../store/types.js';
 
-/** What the executor tells the person watching; the CLI decides how it looks. */
+/** What the executor tells the person watching; the caller decides how it looks. */
 export interface Reporter {
   pullProgress(image: string, p: PullProgress): void;
   step(service: string, kind: string, status: 'start' | 'ok' | 'failed', message?: string): void;
@@ -28,12 +29,17 @@ export interface ExecuteDeps {
   repo: string;
   /** How many services change at once (default 4). */
   parallel?: number;
-  /** The host's load balancer, when berth.yaml names one. */
-  drain?: DrainStep;
+  /** The host's load balancer: needed when the plan takes the host out of rotation. */
+  rotation?: RotationDeps;
+  /**
+   * Stops the apply at the next safe point: no new pull, drain or service change starts; a
+   * replacement whose health is not yet proven is rolled back; the host is put back in rotation.
+   */
+  signal?: AbortSignal;
 }
 
-/** How this host leaves and rejoins rotation around changes to `drain: true` services. */
-export interface DrainStep {
+/** How this host leaves and rejoins rotation: the provider, the host as it knows it, the marker. */
+export interface RotationDeps {
   provider: DrainProvider;
   target: DrainTarget;
   timeoutMs: number;
@@ -45,30 +51,45 @@ const DEFAULT_PARALLEL = 4;
 export interface StepResult {
   service: string;
   kind: string;
-  result: 'succeeded' | 'failed' | 'skipped';
+  result: 'succeeded' | 'failed';
   message?: string;
   durationMs: number;
 }
 
 export interface ApplyOutcome {
   applyId?: number;
+  /** How the apply ended; `cancelled` when the signal stopped it at a safe point. */
+  result: 'succeeded' | 'failed' | 'cancelled';
   ok: boolean;
   steps: StepResult[];
-  /** One line for people: why the apply failed, when it did. */
+  /** One line for people: why the apply failed or stopped, when it did. */
   error?: string;
 }
 
+type Detail = { cause: string; fromImage?: string; toImage?: string; spec?: ServiceSpec };
+type Recorder = (
+  service: string,
+  kind: string,
+  detail: Detail,
+  work: () => Promise<void>,
+) => Promise<{ ok: boolean; message?: string }>;
+
 /**
- * Carry out a plan: pull every image first (a registry failure changes nothing), then each
- * service's operations in order. The executor takes no decisions; one failed service does not
- * stop the others, and its previous container is put back.
+ * Carry out a plan as it stands: pull every image (a failed pull changes nothing), take the host
+ * out of rotation if the plan says so, run each service's operations (services side by side,
+ * a service's own operations in order; one failed service does not stop the others), then
+ * put the host back as the plan says, whatever happened. Every decision was the planner's; this
+ * only does what the plan lists, records each step, and stops early when `signal` aborts.
  */
 export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyOutcome> {
   const reporter = deps.reporter ?? silentReporter;
+  const signal = deps.signal;
   const steps: StepResult[] = [];
-  const leftover = deps.drain ? await deps.drain.marker.read() : undefined;
-  if (plan.operations.length === 0 && plan.pulls.length === 0 && leftover === undefined)
-    return { ok: true, steps };
+  if (plan.operations.length === 0 && plan.pulls.length === 0 && !plan.rotation)
+    return { result: 'succeeded', ok: true, steps };
+  const rotation = plan.rotation;
+  const lb = deps.rotation;
+  if (rotation && !lb) throw new Error('bug: the plan changes rotation but no load balancer was given');
   const iso = () => deps.now().toISOString();
   const applyId = await deps.store.beginApply({
     host: plan.host,
@@ -78,12 +99,7 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
     startedAt: iso(),
   });
 
-  const record = async (
-    service: string,
-    kind: string,
-    detail: { cause: string; fromImage?: string; toImage?: string; spec?: ServiceSpec },
-    work: () => Promise<void>,
-  ): Promise<{ ok: boolean; message?: string }> => {
+  const record: Recorder = async (service, kind, detail, work) => {
     const started = deps.now();
     const actionId = await deps.store.beginAction(applyId, {
       service,
@@ -112,48 +128,51 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
     return { ok: message === undefined, message };
   };
 
+  const finish = async (result: ApplyOutcome['result'], error?: string): Promise<ApplyOutcome> => {
+    await deps.store.finishApply(applyId, { result, message: error, finishedAt: iso() });
+    return { applyId, result, ok: result === 'succeeded', steps, error };
+  };
+  const cancelled = () => finish('cancelled', 'cancelled before anything was changed on this host');
+
+  // 1. Pulls: a gate. Nothing has changed yet, so a failure or a cancel simply stops here.
   for (const p of plan.pulls) {
+    if (signal?.aborted) return cancelled();
     const { ok } = await record(p.services.join(','), 'pull', { cause: p.cause, toImage: p.image }, () =>
-      deps.engine.pull(p.image, (prog) => reporter.pullProgress(p.image, prog)),
+      deps.engine.pull(p.image, (prog) => reporter.pullProgress(p.image, prog), signal),
     );
-    if (!ok) {
-      const error = `pulling ${p.image} failed, so nothing was changed on this host`;
-      await deps.store.finishApply(applyId, { result: 'failed', message: error, finishedAt: iso() });
-      return { applyId, ok: false, steps, error };
-    }
+    if (signal?.aborted) return cancelled();
+    if (!ok) return finish('failed', `pulling ${p.image} failed, so nothing was changed on this host`);
   }
   if (plan.pulls.length) failpoint('after-pull');
 
-  // Drain only when a change interrupts a service that asked for it; put the host back into
-  // the state it had (ready, unless someone else had drained it) after everything is healthy
-  // or rolled back. A marker survives a crash so the next apply puts it back.
-  const drain = deps.drain;
-  const interrupts = plan.operations.some(
-    (op) => (op.kind === 'recreate' || op.kind === 'adopt') && op.spec.drain,
-  );
-  let previous: LbState | undefined = leftover;
-  if (drain && interrupts) {
-    previous ??= await drain.provider.status(drain.target);
-    await drain.marker.write(previous);
-    const { ok: drained } = await record(
-      drain.target.host,
-      'drain',
-      { cause: `${drain.provider.name}: ${interruptedBy(plan)}` },
-      () => drain.provider.drain(drain.target, { timeoutMs: drain.timeoutMs }),
+  // 2. Out of rotation. The marker goes first, so a crash from here on is put right by the
+  // next apply; a failed drain puts back the state the plan recorded and stops.
+  if (rotation?.drain && lb) {
+    if (signal?.aborted) return cancelled();
+    await lb.marker.write(rotation.previous);
+    const drained = await record(lb.target.host, 'drain', { cause: rotation.drain.cause }, () =>
+      lb.provider.drain(lb.target, { timeoutMs: lb.timeoutMs, signal }),
     );
     failpoint('after-drain');
-    if (!drained) {
-      const back = previous;
-      await record(drain.target.host, 'restore', { cause: `drain failed; back to ${back}` }, () =>
-        drain.provider.restore(drain.target, back),
+    if (!drained.ok) {
+      const back = rotation.previous;
+      const restored = await record(
+        lb.target.host,
+        'restore',
+        { cause: `drain failed; back to ${back}` },
+        () => lb.provider.restore(lb.target, back),
       );
-      await drain.marker.clear();
-      const error = `draining ${drain.target.host} failed, so nothing was changed; the old containers keep serving`;
-      await deps.store.finishApply(applyId, { result: 'failed', message: error, finishedAt: iso() });
-      return { applyId, ok: false, steps, error };
+      if (restored.ok) await lb.marker.clear();
+      if (signal?.aborted) return cancelled();
+      return finish(
+        'failed',
+        `draining ${lb.target.host} failed, so nothing was changed; the old containers keep serving` +
+          (restored.ok ? '' : `; putting it back to ${back} also failed: ${restored.message}`),
+      );
     }
   }
 
+  // 3. The services' operations, side by side.
   const byService = new Map<string, Operation[]>();
   for (const op of plan.operations) {
     const list = byService.get(op.service) ?? [];
@@ -162,66 +181,50 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
   }
   const failed: string[] = [];
   const queue = [...byService];
-  // Services are independent of each other on a host, so they change side by side; a
-  // service's own operations stay in order.
   const worker = async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) {
+    for (let next = queue.shift(); next && !signal?.aborted; next = queue.shift()) {
       const [service, ops] = next;
       for (const op of ops) {
         const r =
           op.kind === 'create' || op.kind === 'recreate' || op.kind === 'adopt'
-            ? await replaceRecorded(op, plan.commit, deps.engine, record)
+            ? await replaceRecorded(op, plan.commit, deps.engine, record, signal)
             : await record(service, op.kind, describe(op), () => run(op, deps.engine, deps.files));
         if (!r.ok) {
           failed.push(`${service}: ${r.message ?? 'failed'}`);
           break;
         }
+        if (signal?.aborted) break;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, deps.parallel ?? DEFAULT_PARALLEL) }, worker));
   failed.sort();
-  if (drain && previous !== undefined) {
-    const back = previous;
-    const { ok: rejoined } = await record(
-      drain.target.host,
-      back === 'ready' || back === 'unknown' ? 'undrain' : 'restore',
-      {
-        cause:
-          back === 'ready' || back === 'unknown'
-            ? 'changes done'
-            : `back to ${back}, as before berth drained it`,
-      },
-      () =>
-        back === 'ready' || back === 'unknown'
-          ? drain.provider.undrain(drain.target)
-          : drain.provider.restore(drain.target, back),
+
+  // 4. Back into rotation, whatever happened above; not cancellable.
+  if (rotation?.rejoin && lb) {
+    const back = rotation.previous;
+    const rejoin = rotation.rejoin;
+    const { ok: rejoined } = await record(lb.target.host, rejoin.kind, { cause: rejoin.cause }, () =>
+      rejoin.kind === 'undrain' ? lb.provider.undrain(lb.target) : lb.provider.restore(lb.target, back),
     );
-    if (rejoined) await drain.marker.clear();
-    else failed.push(`${drain.target.host}: could not put it back into the load balancer`);
+    if (rejoined) await lb.marker.clear();
+    else failed.push(`${lb.target.host}: could not put it back into the load balancer`);
   }
-  const error = failed.length ? failed.join('; ') : undefined;
-  await deps.store.finishApply(applyId, {
-    result: failed.length ? 'failed' : 'succeeded',
-    message: error,
-    finishedAt: iso(),
-  });
-  return { applyId, ok: failed.length === 0, steps, error };
+  if (signal?.aborted) {
+    const left = queue.map(([s]) => s);
+    const why = [
+      'cancelled',
+      left.length ? `not started: ${left.join(', ')}` : '',
+      failed.length ? failed.join('; ') : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    return finish('cancelled', why);
+  }
+  return failed.length ? finish('failed', failed.join('; ')) : finish('succeeded');
 }
 
-function interruptedBy(plan: Plan): string {
-  const names = plan.operations
-    .filter((op) => (op.kind === 'recreate' || op.kind === 'adopt') && op.spec.drain)
-    .map((op) => op.service);
-  return `${[...new Set(names)].join(', ')} will restart`;
-}
-
-function describe(op: Operation): {
-  cause: string;
-  fromImage?: string;
-  toImage?: string;
-  spec?: ServiceSpec;
-} {
+function describe(op: Operation): Detail {
   switch (op.kind) {
     case 'create':
       return { cause: op.cause, toImage: op.spec.image, spec: op.spec };
@@ -269,27 +272,25 @@ async function run(op: Operation, engine: Engine, files: HostFiles): Promise<voi
 /** Every health wait has one overall deadline; never shorter than this. */
 const MIN_HEALTH_DEADLINE_MS = 5_000;
 
-type Recorder = (
-  service: string,
-  kind: string,
-  detail: { cause: string; fromImage?: string; toImage?: string; spec?: ServiceSpec },
-  work: () => Promise<void>,
-) => Promise<{ ok: boolean; message?: string }>;
-
 /**
  * Create (or replace) a service's container as three recorded steps: the change itself, the
- * health wait, and, when either fails, the rollback. A replaced container is stopped and set
- * aside under another name, not removed, until its successor is healthy; on failure the new one
- * is removed and the old one gets its name back and is started again.
+ * health wait, and, when either fails or the apply is cancelled before the new container is
+ * proven healthy, the rollback. A replaced container is stopped and set aside under another
+ * name, not removed, until its successor is healthy; on rollback the new one is removed and
+ * the old one gets its name back and is started again.
  */
 async function replaceRecorded(
   op: Extract<Operation, { kind: 'create' | 'recreate' | 'adopt' }>,
   commit: string | undefined,
   engine: Engine,
   record: Recorder,
+  signal: AbortSignal | undefined,
 ): Promise<{ ok: boolean; message?: string }> {
   const spec = op.spec;
   const oldId = op.kind === 'create' ? undefined : op.containerId;
+  const stopIfCancelled = () => {
+    if (signal?.aborted) throw new CancelledError('cancelled before the new container was proven healthy');
+  };
   let asideDone = false;
   let newId: string | undefined;
   const change = await record(op.service, op.kind, describe(op), async () => {
@@ -299,8 +300,10 @@ async function replaceRecorded(
       asideDone = true;
       failpoint('after-aside');
     }
+    stopIfCancelled();
     newId = await engine.create(createSpec(spec, commit));
     failpoint('after-create');
+    stopIfCancelled();
     await engine.start(newId);
     failpoint('after-start');
   });
@@ -309,7 +312,9 @@ async function replaceRecorded(
     const health = healthFor(spec, engine, newId!);
     const deadlineMs = Math.max(suggestedDeadline(health.check), MIN_HEALTH_DEADLINE_MS);
     outcome = await record(op.service, 'health', { cause: health.kind }, async () => {
-      const r = await waitServiceHealthy(spec, engine, newId!, { deadlineMs });
+      stopIfCancelled();
+      const r = await waitServiceHealthy(spec, engine, newId!, { deadlineMs, signal });
+      stopIfCancelled();
       if (!r.healthy)
         throw new Error(`health check (${health.kind}) failed: ${r.reason}; last check: ${r.output}`);
     });

@@ -7,4 +7,4 @@ export class ExitError extends Error {
 }
 
 /** Exit codes, documented in the README. */
-export const EXIT = { ok: 0, error: 1, changes: 2, internal: 70 } as const;
+export const EXIT = { ok: 0, error: 1, changes: 2, internal: 70, busy: 75, cancelled: 130 } as const;

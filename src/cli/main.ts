@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { ConfigError, ExternalError, UsageError } from '../model/errors.js';
+import { CancelledError, ConfigError, ExternalError, HostBusyError, UsageError } from '../model/errors.js';
 import { registerApply } from './commands/apply.js';
 import { registerHistory } from './commands/history.js';
 import { registerPlan } from './commands/plan.js';
 import { registerRender } from './commands/render.js';
 import { registerSecret } from './commands/secret.js';
 import { registerValidate } from './commands/validate.js';
-import { ExitError } from './exit.js';
+import { EXIT, ExitError } from './exit.js';
 
 function program(): Command {
   const p = new Command('berth')
@@ -37,6 +37,14 @@ async function main(argv: string[]): Promise<number> {
         `${e.message}\n${e.issues.length} problem(s) in the state repo; nothing was applied.\n`,
       );
       return 1;
+    }
+    if (e instanceof HostBusyError) {
+      process.stderr.write(`berth: ${e.message}\n`);
+      return EXIT.busy;
+    }
+    if (e instanceof CancelledError) {
+      process.stderr.write(`berth: ${e.message}\n`);
+      return EXIT.cancelled;
     }
     if (e instanceof ExternalError || e instanceof UsageError) {
       process.stderr.write(`berth: ${e.message}\n`);

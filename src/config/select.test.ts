@@ -33,7 +33,15 @@ test('with an inventory: services whose hosts: name the host or one of its group
   assert.deepEqual(names(app), ['api', 'node-exporter']);
   assert.deepEqual(
     { ...app, services: [] },
-    { commit: 'c0ffee', ref: 'production', host: 'app-1', envDir: '/srv/env', services: [] },
+    {
+      commit: 'c0ffee',
+      ref: 'production',
+      host: 'app-1',
+      // An inventory host without an address is reached by its name.
+      address: 'app-1',
+      envDir: '/srv/env',
+      services: [],
+    },
   );
   assert.deepEqual(names(desiredForHost(r, 'proxy-01')), ['node-exporter', 'proxy']);
   assert.deepEqual(names(desiredForHost(r, 'db-1')), ['node-exporter']);

@@ -82,7 +82,7 @@ export function desiredForHost(repo: StateRepo, host?: string, opts: RenderOptio
 }
 
 function render(selected: DesiredState, ctx: HostContext, repo?: StateRepo): DesiredState {
-  const out: DesiredState = { ...selected, services: [] };
+  const out: DesiredState = { ...selected, address: ctx.host.address, services: [] };
   if (repo) {
     const lb = loadBalancerFor(repo, ctx);
     if (lb) out.loadBalancer = lb;

@@ -1,3 +1,5 @@
+import type { ObservedRotation } from './rotation.js';
+
 /** A container as the engine lists it; read once per run. */
 export interface ObservedContainer {
   id: string;
@@ -29,4 +31,6 @@ export interface ObservedHost {
   remoteDigests: Record<string, RemoteDigest>;
   /** Keyed by service name: current env file content, or null when missing. */
   envFiles: Record<string, string | null>;
+  /** The host's place in its load balancer, when it has one and the caller asked (apply does). */
+  rotation?: ObservedRotation;
 }

@@ -1,3 +1,4 @@
+import type { RotationPlan } from './rotation.js';
 import type { ServiceSpec } from './service.js';
 
 /** Why an operation is in the plan, in words a person reads in `berth plan`. */
@@ -63,8 +64,14 @@ export interface Plan {
    * secret, a failed decryption): neither changed nor removed. The apply still fails.
    */
   held: Array<{ service: string; reason: string }>;
+  /**
+   * How the host leaves and rejoins its load balancer around the operations; absent when it
+   * stays in rotation (no load balancer, or no change interrupts a `drain: true` service).
+   */
+  rotation?: RotationPlan;
 }
 
+/** Whether applying the plan would do anything: an operation, a pull, or putting the host back in rotation. */
 export function hasChanges(plan: Plan): boolean {
-  return plan.operations.length > 0 || plan.pulls.length > 0;
+  return plan.operations.length > 0 || plan.pulls.length > 0 || plan.rotation !== undefined;
 }

@@ -133,6 +133,8 @@ export interface DesiredState {
   commit?: string;
   ref: string;
   host?: string;
+  /** How the host is reached: its inventory address, or 127.0.0.1 for "this host" without one. */
+  address?: string;
   envDir: string;
   services: ServiceSpec[];
   /**

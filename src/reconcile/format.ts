@@ -9,11 +9,14 @@ export function planText(plan: Plan): string {
     plan.commit ? ` (${plan.commit.slice(0, 12)})` : ''
   }`;
   const rows: string[][] = [];
+  const host = plan.host ?? 'this host';
   for (const p of plan.pulls) rows.push([p.services.join(','), 'pull', `${p.image} (${p.cause})`]);
+  if (plan.rotation?.drain) rows.push([host, 'drain', plan.rotation.drain.cause]);
   for (const op of plan.operations) {
     const what = op.kind === 'write-env' ? `${op.path} (${op.cause})` : op.cause;
     rows.push([op.service, op.kind, what]);
   }
+  if (plan.rotation?.rejoin) rows.push([host, plan.rotation.rejoin.kind, plan.rotation.rejoin.cause]);
   for (const h of plan.held) rows.push([h.service, 'held', h.reason]);
   const out = [head];
   const w0 = Math.max(0, ...rows.map((r) => r[0]!.length));
@@ -35,6 +38,8 @@ export function summary(plan: Plan): string {
   const parts = order.filter((k) => counts.has(k)).map((k) => `${counts.get(k)} to ${k}`);
   const envWrites = plan.operations.filter((o) => o.kind === 'write-env').length;
   if (envWrites) parts.push(`${envWrites} env file${envWrites === 1 ? '' : 's'} to write`);
+  if (plan.rotation?.drain) parts.push('the host leaves rotation meanwhile');
+  else if (plan.rotation?.rejoin) parts.push(`the host goes back into rotation`);
   const unchanged = `${plan.unchanged.length} unchanged${plan.held.length ? `, ${plan.held.length} held` : ''}`;
   if (parts.length === 0) return `No changes. ${unchanged}.`;
   return `${parts.join(', ')}; ${unchanged}.`;

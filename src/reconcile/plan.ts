@@ -4,6 +4,7 @@ import { asideName, LABEL } from '../model/labels.js';
 import type { ObservedContainer, ObservedHost, ObservedImage } from '../model/observed.js';
 import type { Operation, Plan, Pull } from '../model/plan.js';
 import type { DesiredState, ServiceSpec } from '../model/service.js';
+import { planRotation } from './rotation.js';
 import { configHash, labelEnv, renderEnvFile, type ContainerConfig } from './container.js';
 
 export interface PlanOptions {
@@ -158,6 +159,16 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
   }
   plan.operations.unshift(...recovery);
   plan.pulls = [...pulls.values()];
+  const rotation = planRotation(desired, observed.rotation, plan.operations);
+  if (rotation) {
+    plan.rotation = rotation;
+    if (observed.rotation?.error) {
+      plan.warnings.push(
+        `could not ask ${rotation.provider} where this host stands (${observed.rotation.error}); ` +
+          `it will be put back into rotation afterwards`,
+      );
+    }
+  }
   return plan;
 }
 

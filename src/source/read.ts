@@ -25,6 +25,7 @@ import {
   type TreeEntry,
 } from '../adapters/git.js';
 import { ExternalError, UsageError, type ConfigIssue } from '../model/errors.js';
+import { urlScheme } from '../model/location.js';
 
 /** The state repo's files as berth reads them. */
 export interface RepoFiles {
@@ -83,7 +84,7 @@ export function defaultCacheDir(): string {
 
 /** Whether git would take `repo` for a local path rather than a URL (git's own rule). */
 export function isLocalRepo(repo: string): boolean {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo)) return false;
+  if (urlScheme(repo) !== undefined) return false;
   const colon = repo.indexOf(':');
   if (colon < 0) return true;
   // scp-like host:path, unless a slash comes before the colon (./a:b is a path).

@@ -55,7 +55,7 @@ const rows: HistoryRow[] = [
     cause: 'removed from the repo',
     fromImage: 'busybox',
     gitCommit: 'deadbeef',
-    result: 'skipped',
+    result: 'failed',
     startedAt: '2024-04-30T23:59:00Z',
   },
   {
@@ -78,7 +78,7 @@ test('history is an aligned table: time, host, service, action, image change, bu
       '2024-05-01 14:03Z  app-1     api      recreate   api:1.4.2 → api:1.4.3                  124 (3f2a1c9)  failed: health check timed out after 3 tries [31m',
       '2024-05-01 14:02Z  app-1     web      recreate   nginx:1 @ab12ab12ab12 → @cd34cd34cd34  -              succeeded',
       '2024-05-01 14:01Z  -         api,web  pull       → api@0123456789ab                     123            running',
-      '2024-04-30 23:59Z  proxy-01  old      remove     busybox:latest →                       deadbee        skipped',
+      '2024-04-30 23:59Z  proxy-01  old      remove     busybox:latest →                       deadbee        failed',
       '2024-04-30 23:58Z  proxy-01  old      write-env  -                                      -              succeeded',
       '',
     ].join('\n'),

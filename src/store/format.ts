@@ -13,7 +13,7 @@ export interface HistoryFormat {
 
 const HEADERS = ['WHEN', 'HOST', 'SERVICE', 'ACTION', 'IMAGE', 'BUILD', 'RESULT'] as const;
 
-const RESULT_COLOR: Record<ActionResult, number> = { succeeded: 32, failed: 31, running: 33, skipped: 2 };
+const RESULT_COLOR: Record<ActionResult, number> = { succeeded: 32, failed: 31, running: 33 };
 
 /**
  * `berth history` for people: one aligned line per action, newest first as given. `--json`

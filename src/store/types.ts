@@ -7,11 +7,14 @@
  * strings: the clock lives at the edge, so the store never reads it and tests stay exact.
  */
 
-/** How an apply ended; `running` means it started and has not finished (or its process died). */
-export type ApplyResult = 'running' | 'succeeded' | 'failed' | 'no-op';
+/**
+ * How an apply ended; `running` means it started and has not finished (or its process died);
+ * `cancelled` means it was asked to stop (SIGINT, SIGTERM) and did so at a safe point.
+ */
+export type ApplyResult = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
-/** How one action ended; `skipped` is an action the plan held but the executor did not run. */
-export type ActionResult = 'running' | 'succeeded' | 'failed' | 'skipped';
+/** How one action ended; `running` means it started and its process died before it finished. */
+export type ActionResult = 'running' | 'succeeded' | 'failed';
 
 /** One `berth apply` (or one host's part of a `deploy`) against one state commit. */
 export interface ApplyRecord {

@@ -1,26 +1,20 @@
-import path from 'node:path';
 import type { Command } from 'commander';
-import { hostFiles } from '../../adapters/fs.js';
-import { drainMarker } from '../../adapters/drain-marker.js';
-import { executePlan, type DrainStep } from '../../apply/execute.js';
-import type { DesiredState } from '../../model/service.js';
-import { drainTimeoutMs, getProvider } from '../../providers/drain/registry.js';
-import type { DrainTarget } from '../../providers/drain/types.js';
-import { withHostLock } from '../../apply/lock.js';
-import { hasChanges } from '../../model/plan.js';
+import { parseDuration } from '../../config/values.js';
 import { UsageError } from '../../model/errors.js';
+import { convergeHost, type HostOutcome, type PipelineReporter } from '../../host/pipeline.js';
 import { planText, summary } from '../../reconcile/format.js';
 import { defaultStorePath } from '../../store/paths.js';
-import { openSqliteStore } from '../../store/sqlite.js';
-import { repoLabel } from '../context.js';
+import { checkStoreLocation } from '../../store/registry.js';
+import { printWarnings, repoLabel, requestFrom } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
 import { colorPlan, consoleReporter, paint, printJson, useColor } from '../output.js';
 import { repoOptions } from '../options.js';
-import { makePlan, planJson, type PlanFlags } from './plan.js';
+import { cancelOnSignals } from '../signals.js';
+import { hostFrom, planJson, type PlanFlags } from './plan.js';
 
 interface ApplyFlags extends PlanFlags {
-  store?: string;
   parallel: number;
+  waitLock?: number;
 }
 
 function positiveInt(v: string): number {
@@ -30,6 +24,12 @@ function positiveInt(v: string): number {
   return n;
 }
 
+function duration(v: string): number {
+  const ms = parseDuration(v);
+  if (typeof ms !== 'number') throw new UsageError(`--wait-lock: ${ms.error}`);
+  return ms;
+}
+
 export function registerApply(program: Command): void {
   repoOptions(program.command('apply'))
     .description('converge this host (the engine at DOCKER_HOST) with the state repo, once')
@@ -37,64 +37,87 @@ export function registerApply(program: Command): void {
     .option('--allow-empty', 'allow a repo without services to remove every managed container')
     .option('--store <path>', `deployment record (SQLite); default ${defaultStorePath()}`)
     .option('--parallel <n>', 'how many services change at once', positiveInt, 4)
+    .option(
+      '--wait-lock <duration>',
+      'wait this long (e.g. 5m) for another berth acting on this host',
+      duration,
+    )
     .option('--json', 'print the plan and the outcome as JSON')
     .action(async (flags: ApplyFlags) => {
-      const storePath = flags.store ?? defaultStorePath();
-      const dockerHost = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
-      await withHostLock(path.dirname(storePath), dockerHost, async () => {
-        const { plan, engine, desired } = await makePlan(flags);
-        const drain = drainStepFor(desired, path.dirname(storePath), dockerHost);
-        const pendingUndrain = drain ? (await drain.marker.read()) !== undefined : false;
-        const color = useColor();
-        if (plan.blockers.length) {
-          if (flags.json) printJson({ plan: planJson(plan), applied: false });
-          else process.stdout.write(colorPlan(planText(plan), color));
-          throw new UsageError('the plan is blocked (see above); nothing was applied');
-        }
-        if (!hasChanges(plan) && !pendingUndrain) {
-          if (flags.json)
-            printJson({ plan: planJson(plan), applied: true, ok: plan.held.length === 0, steps: [] });
-          else
-            process.stdout.write(colorPlan(plan.held.length ? planText(plan) : `${summary(plan)}\n`, color));
-          if (plan.held.length) throw new ExitError(EXIT.error);
-          return;
-        }
-        if (!flags.json) process.stdout.write(colorPlan(planText(plan), color));
-        const store = openSqliteStore(storePath);
-        try {
-          const outcome = await executePlan(plan, {
-            engine,
-            files: hostFiles,
-            store,
-            now: () => new Date(),
-            reporter: flags.json ? undefined : consoleReporter(),
-            repo: repoLabel(flags.repo),
-            parallel: flags.parallel,
-            drain,
-          });
-          if (flags.json) printJson({ plan: planJson(plan), applied: true, ...outcome });
-          else if (outcome.ok) {
-            process.stdout.write(paint(color, 'green', `Applied: ${summary(plan)}`) + '\n');
-          } else {
-            process.stdout.write(paint(color, 'red', `Apply failed: ${outcome.error}`) + '\n');
-          }
-          if (!outcome.ok || plan.held.length) throw new ExitError(EXIT.error);
-        } finally {
-          await store.close();
-        }
-      });
+      const store = flags.store ?? defaultStorePath();
+      checkStoreLocation(store);
+      const color = useColor();
+      const progress = flags.json ? undefined : consoleReporter();
+      const reporter: PipelineReporter = {
+        pullProgress: (image, p) => progress?.pullProgress(image, p),
+        step: (service, kind, status, message) => progress?.step(service, kind, status, message),
+        warnings: printWarnings,
+        planned: (plan) => {
+          if (!flags.json) process.stdout.write(colorPlan(planText(plan), color));
+        },
+      };
+      const cancel = cancelOnSignals((sig) =>
+        process.stderr.write(`berth: ${sig}: stopping at the next safe point (again to stop at once)\n`),
+      );
+      let outcome: HostOutcome;
+      try {
+        outcome = await convergeHost(hostFrom(flags), requestFrom(flags), {
+          store,
+          command: 'berth apply',
+          repoLabel: repoLabel(flags.repo),
+          reporter,
+          signal: cancel.signal,
+          parallel: flags.parallel,
+          waitLockMs: flags.waitLock,
+        });
+      } finally {
+        cancel.dispose();
+      }
+      report(outcome, flags.json === true, color);
     });
 }
 
-/** The host's load balancer step, when berth.yaml (or the host's vars) name one. */
-function drainStepFor(desired: DesiredState, stateDir: string, endpoint: string): DrainStep | undefined {
-  const lb = desired.loadBalancer;
-  if (!lb) return undefined;
-  const target: DrainTarget = { host: desired.host ?? 'localhost', settings: lb.settings };
-  return {
-    provider: getProvider(lb.provider),
-    target,
-    timeoutMs: drainTimeoutMs(target),
-    marker: drainMarker(stateDir, endpoint),
-  };
+/** Print how the apply ended and end with its exit code. */
+function report(outcome: HostOutcome, json: boolean, color: boolean): void {
+  const { plan, status } = outcome;
+  if (json) {
+    printJson({
+      plan: plan ? planJson(plan) : null,
+      applied: status !== 'blocked' && status !== 'cancelled',
+      status,
+      ok: status === 'applied' || status === 'no-op',
+      result: status,
+      steps: outcome.steps,
+      applyId: outcome.applyId,
+      error: outcome.error,
+    });
+  } else if (plan) {
+    switch (status) {
+      case 'blocked':
+        process.stdout.write(colorPlan(planText(plan), color));
+        break;
+      case 'no-op':
+        process.stdout.write(colorPlan(`${summary(plan)}\n`, color));
+        break;
+      case 'held':
+        if (outcome.steps.length === 0) process.stdout.write(colorPlan(planText(plan), color));
+        else
+          process.stdout.write(
+            paint(color, 'yellow', `Applied, with services held: ${summary(plan)}`) + '\n',
+          );
+        break;
+      case 'applied':
+        process.stdout.write(paint(color, 'green', `Applied: ${summary(plan)}`) + '\n');
+        break;
+      case 'failed':
+        process.stdout.write(paint(color, 'red', `Apply failed: ${outcome.error}`) + '\n');
+        break;
+      case 'cancelled':
+        process.stdout.write(paint(color, 'yellow', `Apply cancelled: ${outcome.error}`) + '\n');
+        break;
+    }
+  }
+  if (status === 'blocked') throw new UsageError('the plan is blocked (see above); nothing was applied');
+  if (status === 'cancelled') throw new ExitError(EXIT.cancelled);
+  if (status === 'failed' || status === 'held') throw new ExitError(EXIT.error);
 }

@@ -1,42 +1,30 @@
-import path from 'node:path';
 import type { Command } from 'commander';
-import { loadOrCreateDigestKey } from '../../adapters/digest-key.js';
-import { defaultStorePath } from '../../store/paths.js';
-import { dockerEngine } from '../../adapters/docker.js';
-import type { Engine } from '../../adapters/engine.js';
-import { hostFiles } from '../../adapters/fs.js';
 import { hasChanges, type Plan } from '../../model/plan.js';
-import type { DesiredState } from '../../model/service.js';
-import { observeHost } from '../../observe/observe.js';
+import { previewHost } from '../../host/pipeline.js';
+import { localTarget, openHost } from '../../host/target.js';
 import { planText } from '../../reconcile/format.js';
-import { planHost, type PlanOptions } from '../../reconcile/plan.js';
-import { loadDesired, printWarnings } from '../context.js';
+import { defaultStorePath } from '../../store/paths.js';
+import { storeDir } from '../../store/registry.js';
+import { printWarnings, requestFrom, type RepoFlags } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
-import type { RepoFlags } from '../context.js';
 import { repoOptions } from '../options.js';
-import { colorPlan, printJson, useColor } from '../output.js';
+import { colorPlan, paint, printJson, useColor } from '../output.js';
+import path from 'node:path';
 
-export interface PlanFlags extends RepoFlags, PlanOptions {
+export interface PlanFlags extends RepoFlags {
+  adopt?: boolean;
+  allowEmpty?: boolean;
   json?: boolean;
   store?: string;
 }
 
-/** This host's digest key lives beside its record, so plan and apply agree on it. */
-export function digestKeyFor(flags: { store?: string }): () => Promise<Buffer> {
-  return () =>
-    loadOrCreateDigestKey(path.join(path.dirname(flags.store ?? defaultStorePath()), 'secret-digest.key'));
-}
-
-/** Read the repo, observe the engine once, plan purely. */
-export async function makePlan(
-  flags: PlanFlags,
-): Promise<{ plan: Plan; desired: DesiredState; engine: Engine }> {
-  const { desired, warnings } = await loadDesired(flags, { digestKey: digestKeyFor(flags) });
-  printWarnings(warnings);
-  const engine = dockerEngine();
-  const observed = await observeHost(engine, hostFiles, desired);
-  const plan = planHost(desired, observed, { adopt: flags.adopt, allowEmpty: flags.allowEmpty });
-  return { plan, desired, engine };
+/** The host the flags and DOCKER_HOST name, as the pipeline opens it. */
+export function hostFrom(flags: PlanFlags) {
+  const target = localTarget(flags.host);
+  // Before host state moved into the engine, the digest key lived beside the record.
+  const dir = storeDir(flags.store ?? defaultStorePath());
+  if (dir) target.legacyKeyFile = path.join(dir, 'secret-digest.key');
+  return openHost(target);
 }
 
 /** The plan as JSON: operations without the full specs, which `render` shows. */
@@ -56,6 +44,7 @@ export function planJson(plan: Plan): unknown {
       if (op.kind === 'write-env') base.path = op.path;
       return base;
     }),
+    rotation: plan.rotation ?? null,
     unchanged: plan.unchanged,
     held: plan.held,
     warnings: plan.warnings,
@@ -68,15 +57,24 @@ export function registerPlan(program: Command): void {
     .description('what apply would do on this host, each action with its reason (exit 0: none, 2: changes)')
     .option('--adopt', 'plan to take over same-named containers berth did not create')
     .option('--allow-empty', 'allow a repo without services to remove every managed container')
-    .option(
-      '--store <path>',
-      `deployment record; the host's digest key is beside it (default ${defaultStorePath()})`,
-    )
+    .option('--store <path>', `deployment record (default ${defaultStorePath()})`)
     .option('--json', 'print the plan as JSON')
     .action(async (flags: PlanFlags) => {
-      const { plan } = await makePlan(flags);
-      if (flags.json) printJson(planJson(plan));
-      else process.stdout.write(colorPlan(planText(plan), useColor()));
+      const { plan, warnings, busy } = await previewHost(hostFrom(flags), requestFrom(flags));
+      printWarnings(warnings);
+      if (flags.json) printJson({ ...(planJson(plan) as object), busy: busy ?? null });
+      else {
+        process.stdout.write(colorPlan(planText(plan), useColor()));
+        if (busy) {
+          process.stdout.write(
+            paint(
+              useColor(),
+              'yellow',
+              `note: ${busy.command} (pid ${busy.pid} on ${busy.machine}) is acting on this host since ${busy.since}; the plan may change when it is done`,
+            ) + '\n',
+          );
+        }
+      }
       if (plan.blockers.length || plan.held.length) throw new ExitError(EXIT.error);
       if (hasChanges(plan)) throw new ExitError(EXIT.changes);
     });

@@ -1,0 +1,44 @@
+import type { ObservedRotation, RotationPlan } from '../model/rotation.js';
+import type { Operation } from '../model/plan.js';
+import type { DesiredState } from '../model/service.js';
+
+/**
+ * Whether the host leaves its load balancer for these operations, and how it comes back.
+ *
+ * The host is drained only when an operation restarts a service that asked for it
+ * (`drain: true`, recreated or adopted). Afterwards it goes back to the state it had: ready,
+ * unless someone else had drained it before berth came, in which case it is restored to that.
+ * A drain marker left by an interrupted apply means the host is still out because of berth:
+ * its recorded state is the one to go back to, even when nothing else changes.
+ */
+export function planRotation(
+  desired: DesiredState,
+  observed: ObservedRotation | undefined,
+  operations: Operation[],
+): RotationPlan | undefined {
+  if (!desired.loadBalancer || !observed) return undefined;
+  const restarting = restartsDrained(operations);
+  if (restarting.length === 0 && observed.leftover === undefined) return undefined;
+  const previous = observed.leftover ?? observed.state;
+  const plan: RotationPlan = { provider: desired.loadBalancer.provider, previous };
+  if (restarting.length) plan.drain = { cause: `${plan.provider}: ${restarting.join(', ')} will restart` };
+  const back = previous === 'ready' || previous === 'unknown';
+  plan.rejoin = back
+    ? {
+        kind: 'undrain',
+        cause: restarting.length ? 'changes done' : 'an interrupted apply left it out of rotation',
+      }
+    : { kind: 'restore', cause: `back to ${previous}, as before berth drained it` };
+  return plan;
+}
+
+/** The services whose operations restart a `drain: true` container: why a host must leave rotation. */
+export function restartsDrained(operations: Operation[]): string[] {
+  return [
+    ...new Set(
+      operations
+        .filter((op) => (op.kind === 'recreate' || op.kind === 'adopt') && op.spec.drain)
+        .map((op) => op.service),
+    ),
+  ];
+}
