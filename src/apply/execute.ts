@@ -182,7 +182,9 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
   const failed: string[] = [];
   const queue = [...byService];
   const worker = async () => {
-    for (let next = queue.shift(); next && !signal?.aborted; next = queue.shift()) {
+    while (!signal?.aborted) {
+      const next = queue.shift();
+      if (!next) return;
       const [service, ops] = next;
       for (const op of ops) {
         const r =
