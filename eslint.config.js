@@ -21,8 +21,18 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['**/adapters/**', '**/apply/**', '**/store/**', '**/cli/**'],
-              message: 'the planning core is pure: no adapters',
+              group: [
+                '**/adapters/**',
+                '**/apply/**',
+                '**/store/**',
+                '**/cli/**',
+                '**/host/**',
+                '**/providers/**',
+                '**/observe/**',
+                '**/health/**',
+                '**/source/**',
+              ],
+              message: 'the planning core is pure: no adapters, no pipeline, no plugins',
             },
             {
               group: ['node:fs*', 'node:child_process', 'node:net', 'node:http*', 'dockerode'],

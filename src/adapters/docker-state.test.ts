@@ -1,3 +1,4 @@
+// @slow: starts real components (test/world); `npm run test:unit` leaves it out.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

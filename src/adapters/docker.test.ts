@@ -1,3 +1,4 @@
+// @slow: starts real components (test/world); `npm run test:unit` leaves it out.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// @slow: starts real components (test/world); `npm run test:unit` leaves it out.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { buildTestImage, freePort, startWorld, type World } from '../../test/world/index.js';

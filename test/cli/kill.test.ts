@@ -4,13 +4,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { docker as dockerCli, startWorld, type World } from '../world/index.js';
-import { berth } from '../support/cli.js';
+import { berth, MAIN } from '../support/cli.js';
 import { createRepo, type TestRepo } from '../support/repo.js';
 
-const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
 const STEPS = ['after-env-file', 'after-pull', 'after-aside', 'after-create', 'after-start'] as const;
 
 /**

@@ -5,14 +5,11 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import Docker from 'dockerode';
 import { startWorld, waitUntil, type World } from '../world/index.js';
-import { berth, type CliResult } from '../support/cli.js';
+import { berth, MAIN, type CliResult } from '../support/cli.js';
 import { createRepo, type TestRepo } from '../support/repo.js';
-
-const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
 
 /**
  * The host pipeline as callers meet it (issue 7): one lock per engine whatever record folder

@@ -5,14 +5,11 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ageSecrets } from '../../src/secrets/age.js';
-import { berth, type CliResult } from '../support/cli.js';
+import { berth, MAIN, type CliResult } from '../support/cli.js';
 
 // `berth secret encrypt` as built, fed on stdin the way a person or CI would, checked against
 // the real age CLI (Debian package `age`, installed by scripts/setup.sh).
-
-const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
 
 /** The built berth with `input` on stdin (test/support/cli.ts gives it none). */
 function berthWithInput(args: string[], input: string | Buffer): Promise<CliResult> {

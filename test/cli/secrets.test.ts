@@ -5,13 +5,10 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { startWorld, type World } from '../world/index.js';
-import { berth, type CliResult } from '../support/cli.js';
+import { berth, MAIN, type CliResult } from '../support/cli.js';
 import { createRepo, type TestRepo } from '../support/repo.js';
-
-const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
 
 /**
  * Issue 3 end to end: a DATABASE_URL built from a secret with every awkward character reaches

@@ -1,8 +1,34 @@
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The built berth executable, for tests that spawn it themselves. */
+export const MAIN = path.join(ROOT, 'dist/cli/main.js');
+
+/**
+ * The CLI tests run the built berth; a build older than the source would test yesterday's code
+ * and pass or fail for the wrong reason. Refuse to run against it.
+ */
+export function assertFreshBuild(): void {
+  const newest = (dir: string, keep: (f: string) => boolean): number => {
+    let t = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) t = Math.max(t, newest(full, keep));
+      else if (keep(e.name)) t = Math.max(t, statSync(full).mtimeMs);
+    }
+    return t;
+  };
+  if (!existsSync(MAIN)) throw new Error(`no build at ${MAIN}: run \`npm run build\` first`);
+  const src = newest(path.join(ROOT, 'src'), (f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+  // tsc writes every output file on each build, main.js included.
+  if (src > statSync(MAIN).mtimeMs) {
+    throw new Error('dist/ is older than src/: run `npm run build` before the CLI tests');
+  }
+}
+assertFreshBuild();
 
 export interface CliResult {
   code: number;

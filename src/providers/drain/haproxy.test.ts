@@ -1,3 +1,4 @@
+// @slow: starts real components (test/world); `npm run test:unit` leaves it out.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startHaproxy, type HaproxyHandle } from '../../../test/world/haproxy.js';
