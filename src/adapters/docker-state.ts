@@ -193,22 +193,23 @@ export function dockerHostState(
     holder: LockHolder,
   ): Promise<{ held: HeldLock } | { busy: LockInfo | undefined }> => {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const now = await engineNow();
       const me = thisMachine();
+      // `since` is the container's creation time, on the engine's clock (read back below).
       const record: HolderRecord = {
         command: holder.command,
         machine: me.machine,
         pid: process.pid,
         user: me.user,
-        since: new Date(now).toISOString(),
+        since: '',
         boot: me.boot,
         pidStart: me.pidStart,
       };
-      const id = await createState(STATE_NAMES.lock, { [HOLDER_LABEL]: JSON.stringify(record) });
+      const { since: _s, ...label } = record;
+      const id = await createState(STATE_NAMES.lock, { [HOLDER_LABEL]: JSON.stringify(label) });
       if (id) return { held: heldLock(id, record) };
       const c = await inspectState(STATE_NAMES.lock);
       if (!c) continue; // released between our create and our look: try again
-      const h = parseHolder(c.Config.Labels?.[HOLDER_LABEL]);
+      const h = parseHolder(c.Config.Labels?.[HOLDER_LABEL], c.Created);
       if (h && !(await holderGone(c.Id, h, Date.parse(c.Created)))) return { busy: h };
       // Gone: remove that very container (by id, so a lock taken meanwhile by someone else
       // is never removed) and race for the name again.
@@ -219,14 +220,27 @@ export function dockerHostState(
 
   const heldLock = (id: string, info: HolderRecord): HeldLock => {
     let released: Promise<void> | undefined;
-    let beating: Promise<unknown> = writeHeartbeat(id, Date.parse(info.since)).catch(() => undefined);
+    // No beat at first: until the first one, the container's creation time stands for it, so
+    // an apply that ends within one period costs the engine nothing more than create and remove.
+    let beating: Promise<unknown> = Promise.resolve();
     const timer = setInterval(() => {
       beating = beating.then(async () => writeHeartbeat(id, await engineNow())).catch(() => undefined); // a missed beat is retried at the next one
     }, heartbeatMs);
     timer.unref();
-    const { boot: _b, pidStart: _p, ...shown } = info;
+    const { boot: _b, pidStart: _p, ...rest } = info;
+    const shown: LockInfo = { ...rest };
+    let sinceRead: Promise<void> | undefined;
     return {
-      info: shown,
+      get info() {
+        return shown;
+      },
+      async describe() {
+        sinceRead ??= inspectState(STATE_NAMES.lock).then((c) => {
+          if (c?.Id === id) shown.since = c.Created;
+        });
+        await sinceRead;
+        return shown;
+      },
       release: () =>
         (released ??= (async () => {
           clearInterval(timer);
@@ -258,7 +272,7 @@ export function dockerHostState(
 
     async lockHolder() {
       const c = await inspectState(STATE_NAMES.lock);
-      const h = c && parseHolder(c.Config.Labels?.[HOLDER_LABEL]);
+      const h = c && parseHolder(c.Config.Labels?.[HOLDER_LABEL], c.Created);
       if (!c || !h || (await holderGone(c.Id, h, Date.parse(c.Created)))) return undefined;
       const { boot: _b, pidStart: _p, ...shown } = h;
       return shown;
@@ -319,7 +333,7 @@ function drainMarkerIn(ops: {
   };
 }
 
-function parseHolder(label: string | undefined): HolderRecord | undefined {
+function parseHolder(label: string | undefined, created: string): HolderRecord | undefined {
   if (!label) return undefined;
   try {
     const v = JSON.parse(label) as Partial<HolderRecord>;
@@ -329,7 +343,7 @@ function parseHolder(label: string | undefined): HolderRecord | undefined {
       machine: v.machine,
       pid: v.pid,
       user: String(v.user ?? '?'),
-      since: String(v.since ?? '?'),
+      since: created,
       boot: typeof v.boot === 'string' ? v.boot : undefined,
       pidStart: typeof v.pidStart === 'string' ? v.pidStart : undefined,
     };

@@ -40,7 +40,10 @@ export interface LockInfo {
 }
 
 export interface HeldLock {
+  /** Who holds it (this process); `since` is filled in by `describe()`. */
   readonly info: LockInfo;
+  /** The lock as others see it, `since` on the host's clock. */
+  describe(): Promise<LockInfo>;
   /** Give the lock back; safe to call twice. */
   release(): Promise<void>;
 }
