@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FIELD_LIST } from '../config/fields.js';
+import type { ContainerCreateSpec } from '../model/container.js';
 import { LABEL } from '../model/labels.js';
 import type { ServiceSpec } from '../model/service.js';
 import { configHash, createSpec } from './container.js';
@@ -109,4 +111,30 @@ test('every field reaches the engine as it did', () => {
     logOptions: { tag: 'someorg', 'syslog-facility': 'local0' },
     binds: ['/srv/api:/data:ro', '/cache'],
   });
+});
+
+/** Another value of the same kind. */
+function other(v: unknown): unknown {
+  if (typeof v === 'string') return `${v}0`;
+  if (typeof v === 'number') return v + 1;
+  if (typeof v === 'boolean') return !v;
+  if (Array.isArray(v)) return [...v, '/other'];
+  if (v !== null && typeof v === 'object') return { ...v, OTHER: 'x' };
+  throw new Error(`no other value for ${JSON.stringify(v)}`);
+}
+
+/** The create call without the labels berth adds about itself. */
+function engineSide(s: ServiceSpec): ContainerCreateSpec {
+  const spec = createSpec(s, undefined);
+  const labels = Object.fromEntries(Object.entries(spec.labels).filter(([k]) => !k.startsWith('berth.')));
+  return { ...spec, labels };
+}
+
+test('a change to any container field changes what the engine is asked for; other fields do not', () => {
+  for (const [key, f] of FIELD_LIST) {
+    assert.notEqual(full[f.spec], undefined, `set ${f.spec} (${key}) in this test's service`);
+    const changed = { ...full, [f.spec]: other(full[f.spec]) };
+    if (f.container) assert.notDeepEqual(engineSide(changed), engineSide(full), `${key} reaches the engine`);
+    else assert.deepEqual(engineSide(changed), engineSide(full), `${key} is not part of the container`);
+  }
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
+import { FIELD_LIST } from '../../config/fields.js';
 import type { ServiceSpec } from '../../model/service.js';
 import { serviceAsFile } from './render.js';
 
@@ -39,6 +40,7 @@ const full: ServiceSpec = {
 };
 
 test('render prints every field under its file key, in the order of a service file, secrets redacted', () => {
+  for (const [key, f] of FIELD_LIST) assert.notEqual(full[f.spec], undefined, `set ${f.spec} (${key}) here`);
   assert.equal(
     stringify(serviceAsFile(full)),
     [
