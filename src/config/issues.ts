@@ -5,6 +5,12 @@ import { issueAt, type YamlFile, type YamlPath } from './yaml-file.js';
 type Path = (string | number)[];
 type ZodIssue = z.core.$ZodIssue;
 
+/** Issues in file order: by file, then line and column. */
+export function byPosition(a: ConfigIssue, b: ConfigIssue): number {
+  if (a.file !== b.file) return a.file < b.file ? -1 : 1;
+  return (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0);
+}
+
 /** A value's kind in the words of a YAML file. */
 export function kindOf(v: unknown): string {
   if (v === null) return 'null (an empty value)';

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatIssue } from '../model/errors.js';
 import type { ServiceSpec } from '../model/service.js';
+import { FIELD_LIST } from './fields.js';
 import { loadStateRepo } from './load.js';
 
 function load(files: Record<string, string>, commit?: string) {
@@ -113,6 +114,7 @@ test('canonical form: every field, in camelCase, with values kept as written', (
     drain: true,
     file: 'services/web.yml',
   });
+  for (const [key, f] of FIELD_LIST) assert.notEqual(s[f.spec], undefined, `this test's file sets ${key}`);
 });
 
 test("the reference design's keyed fragments are read unchanged", () => {

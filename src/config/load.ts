@@ -1,14 +1,8 @@
 import type { ConfigIssue } from '../model/errors.js';
-import type {
-  HealthcheckSpec,
-  Inventory,
-  RepoSettings,
-  ServiceSpec,
-  StateRepo,
-  TemplateSource,
-} from '../model/service.js';
+import type { Inventory, RepoSettings, ServiceSpec, StateRepo, TemplateSource } from '../model/service.js';
 import type { TemplateSchema } from '../template/check.js';
-import { fromZod, kindOf, suggest } from './issues.js';
+import { FIELD_LIST, SERVICE_TEMPLATE_FIELDS, type ServiceField } from './fields.js';
+import { byPosition, fromZod, kindOf, suggest } from './issues.js';
 import {
   berthSchema,
   inventorySchema,
@@ -19,7 +13,7 @@ import {
   type InventoryInput,
   type ServiceInput,
 } from './schema.js';
-import { checkServiceTemplates, checkSettingsTemplates, SERVICE_TEMPLATE_FIELDS } from './templates.js';
+import { checkServiceTemplates, checkSettingsTemplates } from './templates.js';
 import { issueAt, parseYamlFile, type YamlFile, type YamlPath } from './yaml-file.js';
 
 /** The state repo's files, already read: no fs or git here. */
@@ -44,16 +38,14 @@ const DEFAULT_ENV_DIR = '/etc/berth/env';
 const DEFAULT_SECRETS_DIR = '/etc/berth/secrets';
 const DEFAULT_SERVICES_DIR = 'services';
 
-const STRING_MAPS = new Set(['env_vars', 'labels', 'log_options']);
-const STRING_FIELDS = new Set(['gitCommit', 'buildNumber', 'user', 'stop_signal']);
-const ARGV_FIELDS = new Set(['command', 'entrypoint']);
+const FIELDS = new Map<string, ServiceField>(FIELD_LIST);
 
 /** Inside a service body: fields whose YAML numbers and booleans are really strings. */
 function stringishField(p: YamlPath): boolean {
-  const [field, sub] = p;
-  if (p.length === 1) return STRING_FIELDS.has(String(field));
-  if (p.length === 2)
-    return STRING_MAPS.has(String(field)) || (ARGV_FIELDS.has(String(field)) && typeof sub === 'number');
+  const [key, sub] = p;
+  const text = typeof key === 'string' ? FIELDS.get(key)?.text : undefined;
+  if (p.length === 1) return text === 'value';
+  if (p.length === 2) return text === 'map' || (text === 'items' && typeof sub === 'number');
   return false;
 }
 
@@ -141,11 +133,6 @@ export function loadStateRepo(input: RepoFiles): LoadResult {
   if (input.commit !== undefined) repo.commit = input.commit;
   if (inv?.inventory) repo.inventory = inv.inventory;
   return { repo, issues };
-}
-
-function byPosition(a: ConfigIssue, b: ConfigIssue): number {
-  if (a.file !== b.file) return a.file < b.file ? -1 : 1;
-  return (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0);
 }
 
 interface LoadedBerth {
@@ -451,67 +438,37 @@ function mergeTemplates(
 ): Record<string, TemplateSource> | undefined {
   const out: Record<string, TemplateSource> = {};
   for (const [key, src] of Object.entries(defaults)) {
-    const m = /^(env_vars|labels)\.(.*)$/s.exec(key);
-    const field = (m?.[1] ?? key.split(/[.[]/)[0]) as keyof ServiceInput;
-    const overridden = m
-      ? (s[field] as Record<string, string> | undefined)?.[m[2]!] !== undefined
-      : s[field] !== undefined;
+    const field = key.split(/[.[]/)[0]!;
+    const value = (s as Record<string, unknown>)[field];
+    // A map merged key by key keeps the default's entries the service does not set.
+    const overridden =
+      FIELDS.get(field)?.merge === 'keys' && key[field.length] === '.'
+        ? (value as Record<string, string> | undefined)?.[key.slice(field.length + 1)] !== undefined
+        : value !== undefined;
     if (!overridden) out[key] = src;
   }
   Object.assign(out, own);
   return Object.keys(out).length ? out : undefined;
 }
 
-const HEALTH_DEFAULTS = { interval: 2000, timeout: 2000, retries: 3, startPeriod: 0 };
-
 type DefaultsInput = NonNullable<BerthInput['defaults']>;
 
 /** One service with berth.yaml defaults merged under it and every default filled in. */
 function toSpec(name: string, file: string, s: ServiceInput, d: DefaultsInput | undefined): ServiceSpec {
-  const pick = <K extends keyof DefaultsInput>(k: K): DefaultsInput[K] | undefined => s[k] ?? d?.[k];
-  const map = (k: 'env_vars' | 'labels' | 'log_options'): Record<string, string> => ({ ...d?.[k], ...s[k] });
-  const spec: ServiceSpec = {
-    name,
-    image: s.image,
-    env: map('env_vars'),
-    volumes: pick('volumes') ?? [],
-    labels: map('labels'),
-    networkMode: pick('network_mode') ?? 'host',
-    restartPolicy: pick('restart_policy') ?? 'always',
-    init: pick('init') ?? true,
-    logOptions: map('log_options'),
-    pull: pick('pull') ?? 'always',
-    drain: pick('drain') ?? false,
-    file,
-  };
-  const optional: Partial<ServiceSpec> = {
-    gitCommit: pick('gitCommit'),
-    buildNumber: pick('buildNumber'),
-    command: pick('command'),
-    entrypoint: pick('entrypoint'),
-    user: pick('user'),
-    workingDir: pick('working_dir'),
-    stopSignal: pick('stop_signal'),
-    stopTimeout: pick('stop_timeout'),
-    logDriver: pick('log_driver'),
-    hosts: pick('hosts'),
-  };
-  for (const [k, v] of Object.entries(optional)) if (v !== undefined) Object.assign(spec, { [k]: v });
-  // A health check is one probe with its timings; mixing the default's probe with the service's would make two.
-  const h = pick('healthcheck');
-  if (h) {
-    const hc: HealthcheckSpec = {
-      interval: h.interval ?? HEALTH_DEFAULTS.interval,
-      timeout: h.timeout ?? HEALTH_DEFAULTS.timeout,
-      retries: h.retries ?? HEALTH_DEFAULTS.retries,
-      startPeriod: h.start_period ?? HEALTH_DEFAULTS.startPeriod,
-    };
-    if (h.http !== undefined) hc.http = h.http;
-    if (h.tcp !== undefined) hc.tcp = h.tcp;
-    if (h.docker) hc.docker = true;
-    spec.healthcheck = hc;
+  const spec: Record<string, unknown> = { name };
+  for (const [key, f] of FIELD_LIST) {
+    const own = s[key];
+    const dflt = (d as Record<string, unknown> | undefined)?.[key];
+    let v: unknown =
+      f.merge === 'keys'
+        ? { ...(dflt as object | undefined), ...(own as object | undefined) }
+        : (own ?? dflt);
+    if (v === undefined) v = structuredClone(f.default);
+    else if (f.normalise) v = f.normalise(v);
+    if (v !== undefined) spec[f.spec] = v;
   }
-  return spec;
+  spec.file = file;
+  return spec as unknown as ServiceSpec;
 }
 
 function toSettings(b: BerthInput, servicesDir: string): RepoSettings {

@@ -1,34 +1,12 @@
 import { z } from 'zod';
-import { imageRefProblem } from './image-ref.js';
-import { parseDuration, splitCommand } from './values.js';
+import { FIELD_LIST, type FieldKey, type SERVICE_FIELDS, type ServiceField } from './fields.js';
+import { absPath, httpUrl, line, nonEmptyLine } from './schema-parts.js';
 
 /** Service names become file names (`<env_dir>/<name>`) and container names. */
 export const SAFE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,62}$/;
 /** Environment names end up in branch names and messages, never in container names. */
 const ENVIRONMENT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const SINGLE_LINE = /^[^\n\r\0]*$/;
-const RESTART = /^(?:no|always|unless-stopped|on-failure(?::\d+)?)$/;
 const INVENTORY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
-const hasTemplate = (s: string): boolean => s.includes('{{');
-
-// An env file or a docker flag cannot carry a line break or NUL; catching it here beats a
-// truncated value on the host.
-const line = () =>
-  z.string().regex(SINGLE_LINE, {
-    error: (iss) =>
-      String(iss.input).includes('\0') ? 'contains a NUL character' : 'contains a line break; use one line',
-  });
-
-const nonEmptyLine = () => line().min(1, { error: 'must not be empty' });
-
-// CI and people write `buildNumber: 123` and `FOO: 1`; the loader has already replaced such
-// YAML numbers and booleans by their source text, so `1.10` stays "1.10".
-const stringish = () => z.union([line(), z.number(), z.boolean()]).transform((v) => String(v));
-
-const absPath = (what: string) =>
-  nonEmptyLine().refine((s) => s.startsWith('/'), { error: `${what} must be an absolute path` });
 
 const serviceName = () =>
   z.string().regex(SAFE_NAME, {
@@ -37,177 +15,48 @@ const serviceName = () =>
       `starting with a letter or digit`,
   });
 
-const image = z
-  .string()
-  .superRefine((s, ctx) => {
-    const problem = imageRefProblem(s);
-    if (problem)
-      ctx.addIssue({ code: 'custom', message: `invalid image reference ${JSON.stringify(s)}: ${problem}` });
-  })
-  .describe('Image reference: [registry/]name[:tag][@sha256:digest]. Without tag or digest, :latest.')
-  .meta({ examples: ['127.0.0.1:5000/team/api:1.4.2'] });
+type Table = typeof SERVICE_FIELDS;
+/** A field's schema as a file key takes it: optional unless required, with what editors show. */
+type FieldSchema<F extends FieldKey> = Table[F]['presence'] extends 'required'
+  ? Table[F]['schema']
+  : z.ZodOptional<Table[F]['schema']>;
+type Shape<F extends FieldKey> = { [K in F]: FieldSchema<K> };
+type RequiredKey = { [F in FieldKey]: Table[F]['presence'] extends 'required' ? F : never }[FieldKey];
 
-const argv = () =>
-  z.union([line(), z.array(stringish())]).transform((v, ctx): string[] => {
-    if (Array.isArray(v)) return v;
-    const r = splitCommand(v);
-    if (!Array.isArray(r)) {
-      ctx.issues.push({ code: 'custom', message: r.error, input: v });
-      return z.NEVER;
-    }
-    return r;
-  });
+function fieldSchema(f: ServiceField): z.ZodType {
+  let s: z.ZodType = f.required ? f.schema : f.schema.optional();
+  if (f.description !== undefined) s = s.describe(f.description);
+  // Scalars only: an empty list or map as "default" tells an editor nothing.
+  const d = f.default;
+  if (typeof d === 'string' || typeof d === 'number' || typeof d === 'boolean') s = s.meta({ default: d });
+  return s;
+}
 
-const duration = (desc: string) =>
-  z
-    .union([z.number().nonnegative(), line()])
-    .transform((v, ctx): number => {
-      const ms = parseDuration(v);
-      if (typeof ms === 'number') return ms;
-      ctx.issues.push({ code: 'custom', message: ms.error, input: v });
-      return z.NEVER;
-    })
-    .describe(desc);
+/** Every field of a service file, in table order. */
+const allFields = Object.fromEntries(FIELD_LIST.map(([k, f]) => [k, fieldSchema(f)])) as Shape<FieldKey>;
 
-const stringMap = (desc: string) => z.record(line(), stringish()).describe(desc);
+/** Every field but the required ones (`image`): the shape of berth.yaml `defaults`. */
+const serviceFields = Object.fromEntries(
+  FIELD_LIST.filter(([, f]) => !f.required).map(([k]) => [k, allFields[k]]),
+) as Shape<Exclude<FieldKey, RequiredKey>>;
 
-const healthcheck = z
-  .strictObject({
-    http: line()
-      .refine((s) => /^https?:\/\/./.test(s) && (hasTemplate(s) || URL.canParse(s)), {
-        error: (iss) => `${JSON.stringify(iss.input)} is not an http:// or https:// URL`,
-      })
-      .optional()
-      .describe('URL that answers 2xx or 3xx when the service is healthy.'),
-    tcp: line()
-      .refine((s) => hasTemplate(s) || /^[^\s:]+:(\d{1,5})$/.test(s), {
-        error: (iss) => `${JSON.stringify(iss.input)} is not HOST:PORT`,
-      })
-      .optional()
-      .describe('HOST:PORT that accepts a TCP connection when the service is healthy.'),
-    docker: z.boolean().optional().describe("true: wait for the image's own Docker HEALTHCHECK."),
-    interval: duration('Time between probes, e.g. 2s.').optional().meta({ default: '2s' }),
-    timeout: duration('Time one probe may take.').optional().meta({ default: '2s' }),
-    retries: z
-      .int()
-      .min(1)
-      .optional()
-      .describe('Failed probes in a row that mean unhealthy.')
-      .meta({ default: 3 }),
-    start_period: duration('Grace time after start when failures do not count.')
-      .optional()
-      .meta({ default: '0s' }),
-  })
-  .superRefine((h, ctx) => {
-    const probes = [h.http !== undefined, h.tcp !== undefined, h.docker === true].filter(Boolean).length;
-    if (probes !== 1) {
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          probes === 0
-            ? 'a healthcheck needs one of http, tcp or docker: true'
-            : 'a healthcheck takes only one of http, tcp or docker: true',
-      });
-    }
-  })
-  .describe('How to tell that a new container is healthy before the rollout goes on.');
-
-const volume = line().refine(
-  (v) => {
-    if (hasTemplate(v)) return true;
-    const parts = v.split(':');
-    const dst = parts.length === 1 ? parts[0] : parts[1];
-    return parts.length <= 3 && parts.every((p) => p !== '') && (dst ?? '').startsWith('/');
-  },
-  { error: (iss) => `volume ${JSON.stringify(iss.input)} must be SRC:DST[:MODE] or DST, with DST absolute` },
-);
-
-/** Every field of a service file except `image`; also the shape of berth.yaml `defaults`. */
-const serviceFields = {
-  gitCommit: stringish().optional().describe('CI metadata: the source commit, shown in status and history.'),
-  buildNumber: z
-    .union([line(), z.int()])
-    .transform((v) => String(v))
-    .optional()
-    .describe('CI metadata: the build number, compared numerically when bumped.'),
-  env_vars: z
-    .record(
-      z.string().regex(ENV_NAME, {
-        error: (iss) =>
-          `invalid env name ${JSON.stringify(iss.input)}: use letters, digits and "_", not starting with a digit`,
-      }),
-      stringish(),
-    )
-    .optional()
-    .describe('Environment written to the env file; any change recreates the container.'),
-  hosts: z
-    .array(nonEmptyLine())
-    .optional()
-    .describe('Inventory groups or host names this service runs on. Default: every host.'),
-  command: argv().optional().describe('Command: a list, or a string split like a shell would.'),
-  entrypoint: argv().optional().describe('Entrypoint: a list, or a string split like a shell would.'),
-  user: stringish().optional().describe('User (name or uid[:gid]) the container runs as.'),
-  working_dir: absPath('working_dir').optional().describe('Working directory inside the container.'),
-  volumes: z.array(volume).optional().describe('Bind mounts and volumes: SRC:DST[:MODE].'),
-  labels: z
-    .record(
-      line().refine((k) => !k.startsWith('berth.'), {
-        error: (iss) =>
-          `label ${JSON.stringify(iss.input)} is reserved: berth.* labels are how berth knows its containers`,
-      }),
-      stringish(),
-    )
-    .optional()
-    .describe('Container labels. Keys starting with "berth." are reserved.'),
-  stop_signal: stringish().optional().describe('Signal that stops the container, e.g. SIGTERM.'),
-  stop_timeout: duration('Seconds to wait after the stop signal before killing: 30 or "30s".')
-    .pipe(z.number().refine((ms) => ms % 1000 === 0, { error: 'stop_timeout must be whole seconds' }))
-    .transform((ms) => ms / 1000)
-    .optional(),
-  network_mode: nonEmptyLine().optional().describe('Docker network mode.').meta({ default: 'host' }),
-  restart_policy: z
-    .string()
-    .regex(RESTART, {
-      error: (iss) =>
-        `invalid restart_policy ${JSON.stringify(iss.input)}: use no, always, unless-stopped or on-failure[:N]`,
-    })
-    .optional()
-    .describe('Docker restart policy.')
-    .meta({ default: 'always' }),
-  init: z.boolean().optional().describe('Run an init process as PID 1.').meta({ default: true }),
-  log_driver: nonEmptyLine().optional().describe('Docker log driver, e.g. syslog.'),
-  log_options: stringMap('Options of the log driver.').optional(),
-  pull: z
-    .enum(['always', 'missing'])
-    .optional()
-    .describe(
-      'always: ask the registry each time (a moved tag is a change); missing: only pull absent images.',
-    )
-    .meta({ default: 'always' }),
-  healthcheck: healthcheck.optional(),
-  drain: z
-    .boolean()
-    .optional()
-    .describe('Take the host out of the load balancer before restarting this service.')
-    .meta({ default: false }),
-};
+const mapFields = FIELD_LIST.filter(([, f]) => f.merge === 'keys').map(([k]) => k);
 
 /** A service file in canonical form; its name is the file name. */
 export const serviceSchema = z
-  .strictObject({ image, ...serviceFields })
+  .strictObject(allFields)
   .meta({ title: 'berth service', description: 'One service of a berth state repo: services/<name>.yaml.' });
 
 /** The body of a service file in the reference design's keyed form. */
 export const keyedServiceSchema = z.strictObject({
   name: serviceName().optional().describe('Service name; defaults to the top-level key.'),
-  image,
-  ...serviceFields,
+  ...allFields,
 });
 
 /** `defaults` in berth.yaml: any service field but `image`. */
 export const defaultsSchema = z
   .strictObject(serviceFields)
-  .describe('Merged under every service; maps (env_vars, labels, log_options) key by key, the service wins.');
+  .describe(`Merged under every service; maps (${mapFields.join(', ')}) key by key, the service wins.`);
 
 /** What editors validate a service file against: either form. */
 export const serviceFileSchema = z.union([serviceSchema, z.record(z.string(), keyedServiceSchema)]).meta({
@@ -275,11 +124,7 @@ export const berthSchema = z
         envName(),
         z.array(
           z.strictObject({
-            url: line()
-              .refine((s) => /^https?:\/\/./.test(s) && (hasTemplate(s) || URL.canParse(s)), {
-                error: (iss) => `${JSON.stringify(iss.input)} is not an http:// or https:// URL`,
-              })
-              .describe('URL to request.'),
+            url: httpUrl().describe('URL to request.'),
             status: z
               .int()
               .min(100)

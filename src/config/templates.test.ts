@@ -336,3 +336,20 @@ test('render: a missing host var in a one-line command points into the line; def
     ['command'],
   );
 });
+
+test('render: the problems of a held service come in file order, whichever field they are in', () => {
+  const r = repo({
+    'services/api.yaml': [
+      'image: api',
+      'command: serve --id "{{ host.vars.a }}"',
+      'labels: { b: "{{ host.vars.b }}" }',
+      'env_vars: { C: "{{ host.vars.c }}" }',
+      '',
+    ].join('\n'),
+  });
+  const failed = desiredForHost(r).failed ?? [];
+  assert.deepEqual(
+    failed[0]?.issues.map((i) => `${i.line}:${i.col} ${i.path}`),
+    ['2:25 command', '3:18 labels.b', '4:20 env_vars.C'],
+  );
+});

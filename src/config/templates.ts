@@ -4,10 +4,9 @@ import type { Expr, Template, TemplateError } from '../template/ast.js';
 import { checkTemplate, type TemplateSchema } from '../template/check.js';
 import { looksLikeTemplate, parseTemplate } from '../template/parse.js';
 import { renderRedacted, renderTemplate, type RenderContext } from '../template/render.js';
+import { FIELD_LIST, SERVICE_TEMPLATE_FIELDS } from './fields.js';
+import { byPosition } from './issues.js';
 import { dotted, scalarSource, type YamlFile, type YamlPath } from './yaml-file.js';
-
-/** The service fields a template may read as `service.X`: its own, never templated ones. */
-export const SERVICE_TEMPLATE_FIELDS = ['name', 'image', 'gitCommit', 'buildNumber'] as const;
 
 /**
  * Secrets only in env values: the env file is 0600 and read by the container alone, whereas
@@ -109,21 +108,16 @@ function serviceCandidates(body: Record<string, unknown>): Candidate[] {
   const add = (rel: YamlPath, v: unknown, secrets = false): void => {
     if (typeof v === 'string' && looksLikeTemplate(v)) out.push({ rel, text: v, secrets });
   };
-  for (const field of ['env_vars', 'labels'] as const) {
-    const m = body[field];
-    if (isMap(m)) for (const [k, v] of Object.entries(m)) add([field, k], v, field === 'env_vars');
-  }
-  for (const field of ['command', 'entrypoint', 'volumes'] as const) {
+  for (const [field, { template: t }] of FIELD_LIST) {
     const v = body[field];
+    if (!t || v === undefined) continue;
+    if (t.shape === 'map') {
+      if (isMap(v)) for (const [k, item] of Object.entries(v)) add([field, k], item, t.secrets);
+    } else if (t.shape === 'keys') {
+      if (isMap(v)) for (const k of t.keys) add([field, k], v[k]);
+    } else if (Array.isArray(v)) v.forEach((item, i) => add([field, i], item));
     // A command written as one line is checked whole, before it is split into arguments.
-    if (Array.isArray(v)) v.forEach((item, i) => add([field, i], item));
     else add([field], v);
-  }
-  add(['user'], body.user);
-  add(['working_dir'], body.working_dir);
-  if (isMap(body.healthcheck)) {
-    add(['healthcheck', 'http'], body.healthcheck.http);
-    add(['healthcheck', 'tcp'], body.healthcheck.tcp);
   }
   return out;
 }
@@ -239,48 +233,50 @@ export function renderService(
     return { value: r.value, template: parsed.template, secretsUsed: r.secretsUsed };
   };
 
-  const out: ServiceSpec = { ...spec, env: {}, labels: {}, volumes: [] };
+  const out: ServiceSpec = { ...spec };
   delete out.templates;
+  const set = (key: string, value: unknown): void => void Object.assign(out, { [key]: value });
   const secretEnv: Record<string, string[]> = {};
   const redactedEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(spec.env)) {
-    const r = one(v, dotted(['env_vars', k]), { secrets: true });
-    if (!r) continue;
-    out.env[k] = r.value;
-    if (r.secretsUsed.length && r.template) {
-      secretEnv[k] = r.secretsUsed;
-      // Same context, same lookups: it cannot fail where the clear render did not.
-      const shown = renderRedacted(r.template, ctx);
-      redactedEnv[k] = shown.ok ? shown.value : r.secretsUsed.map((s) => `<secret:${s}>`).join('');
+  for (const [field, f] of FIELD_LIST) {
+    const t = f.template;
+    const v: unknown = spec[f.spec];
+    if (!t || v === undefined) continue;
+    if (t.shape === 'value') {
+      set(f.spec, one(v as string, field)?.value ?? v);
+    } else if (t.shape === 'list') {
+      // Items of a list written as one line are found again in that line.
+      const lineKey = sources[field] ? field : undefined;
+      set(
+        f.spec,
+        (v as string[]).map((a, i) => one(a, dotted([field, i]), { lineKey })?.value ?? a),
+      );
+    } else if (t.shape === 'keys') {
+      const nested = { ...(v as Record<string, unknown>) };
+      for (const k of t.keys) {
+        const x = nested[k];
+        if (typeof x === 'string') nested[k] = one(x, dotted([field, k]))?.value ?? x;
+      }
+      set(f.spec, nested);
+    } else {
+      const map: Record<string, string> = {};
+      for (const [k, x] of Object.entries(v as Record<string, string>)) {
+        const r = one(x, dotted([field, k]), { secrets: t.secrets });
+        if (!r) continue;
+        map[k] = r.value;
+        if (t.secrets && r.secretsUsed.length && r.template) {
+          secretEnv[k] = r.secretsUsed;
+          // Same context, same lookups: it cannot fail where the clear render did not.
+          const shown = renderRedacted(r.template, ctx);
+          redactedEnv[k] = shown.ok ? shown.value : r.secretsUsed.map((s) => `<secret:${s}>`).join('');
+        }
+      }
+      set(f.spec, map);
     }
   }
-  for (const [k, v] of Object.entries(spec.labels)) {
-    const r = one(v, dotted(['labels', k]));
-    if (r) out.labels[k] = r.value;
-  }
-  spec.volumes.forEach((v, i) => {
-    const r = one(v, dotted(['volumes', i]));
-    if (r) out.volumes.push(r.value);
-  });
-  for (const [field, prop] of [
-    ['command', 'command'],
-    ['entrypoint', 'entrypoint'],
-  ] as const) {
-    const argv = spec[prop];
-    if (!argv) continue;
-    const lineKey = sources[field] ? field : undefined;
-    out[prop] = argv.map((a, i) => one(a, dotted([field, i]), { lineKey })?.value ?? a);
-  }
-  if (spec.user !== undefined) out.user = one(spec.user, 'user')?.value ?? spec.user;
-  if (spec.workingDir !== undefined)
-    out.workingDir = one(spec.workingDir, 'working_dir')?.value ?? spec.workingDir;
-  if (spec.healthcheck) {
-    const hc = { ...spec.healthcheck };
-    if (hc.http !== undefined) hc.http = one(hc.http, 'healthcheck.http')?.value ?? hc.http;
-    if (hc.tcp !== undefined) hc.tcp = one(hc.tcp, 'healthcheck.tcp')?.value ?? hc.tcp;
-    out.healthcheck = hc;
-  }
 
+  // In file order, whichever field each value belongs to.
+  issues.sort(byPosition);
   if (issues.length) return { ok: false, issues };
   if (Object.keys(secretEnv).length) {
     out.secretEnv = secretEnv;
@@ -291,6 +287,9 @@ export function renderService(
 
 function serviceFields(spec: ServiceSpec): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const f of SERVICE_TEMPLATE_FIELDS) if (spec[f] !== undefined) out[f] = spec[f];
+  for (const f of SERVICE_TEMPLATE_FIELDS) {
+    const v = (spec as unknown as Record<string, unknown>)[f];
+    if (v !== undefined) out[f] = v;
+  }
   return out;
 }

@@ -1,3 +1,4 @@
+import type { ServiceFieldValues } from '../config/fields.js';
 import type { ConfigIssue } from './errors.js';
 
 /** Health check settings of a service, durations in milliseconds. */
@@ -16,33 +17,15 @@ export interface HealthcheckSpec {
 
 /**
  * One service fully resolved for one host: defaults merged, shorthand expanded.
- * This is what the planner compares with the engine and what `render` prints.
+ * This is what the planner compares with the engine and what `render` prints. Its fields
+ * (image, env, volumes, …) are those of the field table, src/config/fields.ts, under their spec
+ * keys; the rest is in ServiceSpecBase.
  */
-export interface ServiceSpec {
+export interface ServiceSpec extends ServiceSpecBase, ServiceFieldValues {}
+
+/** The part of a ServiceSpec that is not a field of a service file: who it is, where from, its secrets. */
+export interface ServiceSpecBase {
   name: string;
-  image: string;
-  gitCommit?: string;
-  buildNumber?: string;
-  env: Record<string, string>;
-  command?: string[];
-  entrypoint?: string[];
-  user?: string;
-  workingDir?: string;
-  volumes: string[];
-  labels: Record<string, string>;
-  stopSignal?: string;
-  /** Seconds. */
-  stopTimeout?: number;
-  networkMode: string;
-  restartPolicy: string;
-  init: boolean;
-  logDriver?: string;
-  logOptions: Record<string, string>;
-  pull: 'always' | 'missing';
-  healthcheck?: HealthcheckSpec;
-  drain: boolean;
-  /** Inventory groups or host names this service runs on; undefined means everywhere. */
-  hosts?: string[];
   /** Repo-relative path of the file the service came from. */
   file: string;
   /**

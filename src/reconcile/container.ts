@@ -1,30 +1,15 @@
+import { CONTAINER_FIELDS, type ContainerKey } from '../config/fields.js';
 import type { ContainerCreateSpec } from '../model/container.js';
 import { LABEL } from '../model/labels.js';
 import type { ServiceSpec } from '../model/service.js';
 import { canonicalJson, sha256Hex } from './canonical.js';
 
 /**
- * The part of a service that lives in its container. A change to any of it means the
- * container must be recreated; CI metadata, health checks and host selection are not in it.
+ * The part of a service that lives in its container: the fields the table (src/config/fields.ts)
+ * marks `container`. A change to any of it means the container must be recreated; CI metadata,
+ * health checks and host selection are not in it.
  */
-export type ContainerConfig = Pick<
-  ServiceSpec,
-  | 'image'
-  | 'env'
-  | 'command'
-  | 'entrypoint'
-  | 'user'
-  | 'workingDir'
-  | 'volumes'
-  | 'labels'
-  | 'stopSignal'
-  | 'stopTimeout'
-  | 'networkMode'
-  | 'restartPolicy'
-  | 'init'
-  | 'logDriver'
-  | 'logOptions'
->;
+export type ContainerConfig = Pick<ServiceSpec, ContainerKey>;
 
 /**
  * The env as it may be written into a label: values that use a secret appear in their
@@ -46,24 +31,12 @@ export function labelEnv(s: ServiceSpec): Record<string, string> {
   return out;
 }
 
+/** What the config hash covers, as the `berth.spec` label keeps it; env with secrets as `labelEnv` shows them. */
 export function containerConfig(s: ServiceSpec): ContainerConfig {
-  return {
-    image: s.image,
-    env: labelEnv(s),
-    command: s.command,
-    entrypoint: s.entrypoint,
-    user: s.user,
-    workingDir: s.workingDir,
-    volumes: s.volumes,
-    labels: s.labels,
-    stopSignal: s.stopSignal,
-    stopTimeout: s.stopTimeout,
-    networkMode: s.networkMode,
-    restartPolicy: s.restartPolicy,
-    init: s.init,
-    logDriver: s.logDriver,
-    logOptions: s.logOptions,
-  };
+  const cfg: Record<string, unknown> = {};
+  for (const [, f] of CONTAINER_FIELDS) cfg[f.spec] = s[f.spec];
+  cfg['env' satisfies ContainerKey] = labelEnv(s);
+  return cfg as ContainerConfig;
 }
 
 /** The value of the config-hash label: one comparison decides "unchanged". */
@@ -85,36 +58,48 @@ function restartPolicy(p: string): ContainerCreateSpec['restartPolicy'] {
   return { name: p === 'no' ? '' : p };
 }
 
+/**
+ * How each container field reaches the engine's create call. The compiler asks for one entry per
+ * container field of the table, so a field cannot be hashed and yet never reach the engine.
+ */
+const ENGINE: { [K in ContainerKey]: (v: ServiceSpec[K]) => Partial<ContainerCreateSpec> } = {
+  image: (image) => ({ image }),
+  env: (env) => ({
+    env: Object.keys(env)
+      .sort()
+      .map((k) => `${k}=${env[k]}`),
+  }),
+  command: (cmd) => ({ cmd }),
+  entrypoint: (entrypoint) => ({ entrypoint }),
+  user: (user) => ({ user }),
+  workingDir: (workingDir) => ({ workingDir }),
+  volumes: (binds) => ({ binds }),
+  labels: (labels) => ({ labels: { ...labels } }),
+  stopSignal: (stopSignal) => ({ stopSignal }),
+  stopTimeout: (stopTimeout) => ({ stopTimeout }),
+  networkMode: (networkMode) => ({ networkMode }),
+  restartPolicy: (p) => ({ restartPolicy: restartPolicy(p) }),
+  init: (init) => ({ init }),
+  logDriver: (logDriver) => ({ logDriver }),
+  logOptions: (logOptions) => ({ logOptions }),
+};
+
 /** What to ask the engine for, labels included. Pure: the executor only passes it on. */
 export function createSpec(s: ServiceSpec, stateCommit: string | undefined): ContainerCreateSpec {
+  const spec = { name: s.name } as ContainerCreateSpec;
+  for (const [, f] of CONTAINER_FIELDS) {
+    const toEngine = ENGINE[f.spec] as (v: unknown) => Partial<ContainerCreateSpec>;
+    Object.assign(spec, toEngine(s[f.spec]));
+  }
   const cfg = containerConfig(s);
-  const labels: Record<string, string> = {
-    ...s.labels,
+  spec.labels = {
+    ...spec.labels,
     [LABEL.service]: s.name,
     [LABEL.configHash]: configHash(s),
     [LABEL.spec]: canonicalJson(cfg),
   };
-  if (stateCommit) labels[LABEL.stateCommit] = stateCommit;
-  if (s.gitCommit) labels[LABEL.gitCommit] = s.gitCommit;
-  if (s.buildNumber) labels[LABEL.buildNumber] = s.buildNumber;
-  return {
-    name: s.name,
-    image: s.image,
-    env: Object.keys(s.env)
-      .sort()
-      .map((k) => `${k}=${s.env[k]}`),
-    cmd: s.command,
-    entrypoint: s.entrypoint,
-    user: s.user,
-    workingDir: s.workingDir,
-    labels,
-    stopSignal: s.stopSignal,
-    stopTimeout: s.stopTimeout,
-    networkMode: s.networkMode,
-    restartPolicy: restartPolicy(s.restartPolicy),
-    init: s.init,
-    logDriver: s.logDriver,
-    logOptions: s.logOptions,
-    binds: s.volumes,
-  };
+  if (stateCommit) spec.labels[LABEL.stateCommit] = stateCommit;
+  if (s.gitCommit) spec.labels[LABEL.gitCommit] = s.gitCommit;
+  if (s.buildNumber) spec.labels[LABEL.buildNumber] = s.buildNumber;
+  return spec;
 }

@@ -5,7 +5,8 @@ import type { ObservedContainer, ObservedHost, ObservedImage } from '../model/ob
 import type { Operation, Plan, Pull } from '../model/plan.js';
 import type { DesiredState, ServiceSpec } from '../model/service.js';
 import { planRotation } from './rotation.js';
-import { configHash, labelEnv, renderEnvFile, type ContainerConfig } from './container.js';
+import { shortDigest, specChange } from './causes.js';
+import { configHash, renderEnvFile } from './container.js';
 
 export interface PlanOptions {
   /** Take over same-named containers berth did not make. */
@@ -184,10 +185,6 @@ function short(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }
 
-function shortDigest(d: string): string {
-  return `${d.slice(0, 'sha256:'.length + 4)}…`;
-}
-
 /** Names under which docker lists a reference among an image's RepoTags. */
 function normalisedTag(ref: string): string | undefined {
   const r = parseImageRef(ref);
@@ -236,74 +233,4 @@ function movedTag(
   const tag = `:${r.tag ?? 'latest'}`;
   const was = digests[0] ? `was ${shortDigest(digests[0])}` : 'running image has no registry digest';
   return { cause: `${tag} now names ${shortDigest(remote.digest)} (${was})` };
-}
-
-/** Explain a config-hash change from the spec the old container carries in its label. */
-function specChange(c: ObservedContainer, s: ServiceSpec): string {
-  const raw = c.labels[LABEL.spec];
-  let old: Partial<ContainerConfig>;
-  try {
-    old = raw ? (JSON.parse(raw) as Partial<ContainerConfig>) : {};
-  } catch {
-    return 'config changed';
-  }
-  if (!raw) return 'config changed';
-  const causes: string[] = [];
-  if (old.image !== s.image) causes.push(imageChange(old.image ?? '?', s.image));
-  const oldEnv = old.env ?? {};
-  const newEnv = labelEnv(s);
-  const keys = [...new Set([...Object.keys(oldEnv), ...Object.keys(newEnv)])].sort();
-  const secretsChanged = new Set<string>();
-  for (const k of keys) {
-    if (!(k in oldEnv)) causes.push(`env ${k} added`);
-    else if (!(k in newEnv)) causes.push(`env ${k} removed`);
-    else if (oldEnv[k] !== newEnv[k]) {
-      // Same shown form, other digest: only a secret inside it changed. Name it, never show it.
-      const sameShape = s.secretEnv?.[k] && withoutDigest(oldEnv[k]!) === withoutDigest(newEnv[k]!);
-      if (sameShape) s.secretEnv![k]!.forEach((n) => secretsChanged.add(n));
-      else causes.push(`env ${k} changed`);
-    }
-  }
-  for (const n of [...secretsChanged].sort()) causes.push(`secret ${n} changed`);
-  const fields: Array<[keyof ContainerConfig, string]> = [
-    ['command', 'command'],
-    ['entrypoint', 'entrypoint'],
-    ['user', 'user'],
-    ['workingDir', 'working_dir'],
-    ['volumes', 'volumes'],
-    ['labels', 'labels'],
-    ['stopSignal', 'stop_signal'],
-    ['stopTimeout', 'stop_timeout'],
-    ['networkMode', 'network_mode'],
-    ['restartPolicy', 'restart_policy'],
-    ['init', 'init'],
-    ['logDriver', 'log_driver'],
-    ['logOptions', 'log_options'],
-  ];
-  for (const [key, name] of fields) {
-    if (JSON.stringify(sorted(old[key])) !== JSON.stringify(sorted(s[key]))) causes.push(`${name} changed`);
-  }
-  return causes.length ? causes.join(', ') : 'config changed';
-}
-
-function withoutDigest(v: string): string {
-  return v.replace(/ hmac-sha256:[0-9a-f]+$/, '');
-}
-
-function sorted(v: unknown): unknown {
-  if (v && typeof v === 'object' && !Array.isArray(v)) {
-    return Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)));
-  }
-  return v;
-}
-
-function imageChange(from: string, to: string): string {
-  const a = parseImageRef(from);
-  const b = parseImageRef(to);
-  if (a.repository === b.repository) {
-    const av = a.digest ? `@${shortDigest(a.digest)}` : `:${a.tag ?? 'latest'}`;
-    const bv = b.digest ? `@${shortDigest(b.digest)}` : `:${b.tag ?? 'latest'}`;
-    return `image ${av} → ${bv}`;
-  }
-  return `image ${from} → ${to}`;
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
+import { FIELD_LIST } from '../../config/fields.js';
 import type { ServiceSpec } from '../../model/service.js';
 import { UsageError } from '../../model/errors.js';
 import { loadDesired, printWarnings } from '../context.js';
@@ -9,39 +10,12 @@ import { printJson } from '../output.js';
 
 /** The service in the words of its file (snake_case), as berth will run it on this host. */
 export function serviceAsFile(s: ServiceSpec): Record<string, unknown> {
-  const hc = s.healthcheck;
-  return {
-    image: s.image,
-    gitCommit: s.gitCommit,
-    buildNumber: s.buildNumber,
-    // Values that use a secret are shown in their redacted form; only the env file holds them.
-    env_vars: { ...s.env, ...s.redactedEnv },
-    hosts: s.hosts,
-    command: s.command,
-    entrypoint: s.entrypoint,
-    user: s.user,
-    working_dir: s.workingDir,
-    volumes: s.volumes,
-    labels: s.labels,
-    stop_signal: s.stopSignal,
-    stop_timeout: s.stopTimeout,
-    network_mode: s.networkMode,
-    restart_policy: s.restartPolicy,
-    init: s.init,
-    log_driver: s.logDriver,
-    log_options: s.logOptions,
-    pull: s.pull,
-    healthcheck: hc && {
-      http: hc.http,
-      tcp: hc.tcp,
-      docker: hc.docker,
-      interval: `${hc.interval}ms`,
-      timeout: `${hc.timeout}ms`,
-      retries: hc.retries,
-      start_period: `${hc.startPeriod}ms`,
-    },
-    drain: s.drain,
-  };
+  const out: Record<string, unknown> = {};
+  for (const [key, f] of FIELD_LIST) {
+    const v: unknown = s[f.spec];
+    out[key] = v !== undefined && f.show ? f.show(v, s) : v;
+  }
+  return out;
 }
 
 export function registerRender(program: Command): void {

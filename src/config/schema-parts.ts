@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { parseDuration, splitCommand } from './values.js';
+
+// The zod building blocks that both the service field table (fields.ts) and the other files'
+// schemas (schema.ts) are made of.
+
+const SINGLE_LINE = /^[^\n\r\0]*$/;
+
+/** Whether a string holds a template; such values are checked when rendered, not here. */
+export const hasTemplate = (s: string): boolean => s.includes('{{');
+
+// An env file or a docker flag cannot carry a line break or NUL; catching it here beats a
+// truncated value on the host.
+export const line = () =>
+  z.string().regex(SINGLE_LINE, {
+    error: (iss) =>
+      String(iss.input).includes('\0') ? 'contains a NUL character' : 'contains a line break; use one line',
+  });
+
+export const nonEmptyLine = () => line().min(1, { error: 'must not be empty' });
+
+// CI and people write `buildNumber: 123` and `FOO: 1`; the loader has already replaced such
+// YAML numbers and booleans by their source text, so `1.10` stays "1.10".
+export const stringish = () => z.union([line(), z.number(), z.boolean()]).transform((v) => String(v));
+
+export const absPath = (what: string) =>
+  nonEmptyLine().refine((s) => s.startsWith('/'), { error: `${what} must be an absolute path` });
+
+/** A command: a list, or one line split like a shell would. */
+export const argv = () =>
+  z.union([line(), z.array(stringish())]).transform((v, ctx): string[] => {
+    if (Array.isArray(v)) return v;
+    const r = splitCommand(v);
+    if (!Array.isArray(r)) {
+      ctx.issues.push({ code: 'custom', message: r.error, input: v });
+      return z.NEVER;
+    }
+    return r;
+  });
+
+/** A duration in milliseconds, written `500ms`, `1m30s` or as seconds. */
+export const duration = (desc?: string) => {
+  const d = z.union([z.number().nonnegative(), line()]).transform((v, ctx): number => {
+    const ms = parseDuration(v);
+    if (typeof ms === 'number') return ms;
+    ctx.issues.push({ code: 'custom', message: ms.error, input: v });
+    return z.NEVER;
+  });
+  return desc === undefined ? d : d.describe(desc);
+};
+
+/** An http:// or https:// URL, or a template that renders one. */
+export const httpUrl = () =>
+  line().refine((s) => /^https?:\/\/./.test(s) && (hasTemplate(s) || URL.canParse(s)), {
+    error: (iss) => `${JSON.stringify(iss.input)} is not an http:// or https:// URL`,
+  });
