@@ -15,16 +15,9 @@ import {
 } from './schema.js';
 import { checkServiceTemplates, checkSettingsTemplates } from './templates.js';
 import { issueAt, parseYamlFile, type YamlFile, type YamlPath } from './yaml-file.js';
+import type { RepoFiles } from '../model/repo-files.js';
 
-/** The state repo's files, already read: no fs or git here. */
-export interface RepoFiles {
-  /** Repo-relative posix path -> UTF-8 content. */
-  files: Map<string, string>;
-  commit?: string;
-  ref: string;
-  /** Files that could not be read safely: reported first, and they make the repo invalid. */
-  unreadable?: ConfigIssue[];
-}
+export type { RepoFiles };
 
 /** The model and every problem found; `repo` is undefined when any issue is an error. */
 export interface LoadResult {

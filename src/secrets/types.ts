@@ -27,14 +27,19 @@ export class SecretError extends ExternalError {
 /** A secret's name becomes a file name (`<secrets_dir>/NAME`, `secrets/NAME.age`). */
 export const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
+/** Why `name` is not a valid secret name, or undefined when it is: the one rule, for every caller. */
+export function secretNameProblem(name: string): string | undefined {
+  if (SECRET_NAME.test(name)) return undefined;
+  return (
+    `invalid secret name ${JSON.stringify(name)}: use letters, digits, "_", "." and "-", ` +
+    'starting with a letter or digit, at most 63 characters'
+  );
+}
+
 /** Throws unless `name` is a valid secret name; never lets a name climb out of a folder. */
 export function checkSecretName(name: string): void {
-  if (!SECRET_NAME.test(name)) {
-    throw new SecretError(
-      `invalid secret name ${JSON.stringify(name)}: use letters, digits, "_", "." and "-", ` +
-        'starting with a letter or digit, at most 63 characters',
-    );
-  }
+  const problem = secretNameProblem(name);
+  if (problem) throw new SecretError(problem);
 }
 
 /** Larger than any password, token or connection string; protects memory from a stray file. */

@@ -5,7 +5,8 @@ import { hostFiles } from '../../adapters/fs.js';
 import { UsageError } from '../../model/errors.js';
 import { ageSecretPath, DEFAULT_AGE_IDENTITY } from '../../secrets/age.js';
 import { encryptSecret, parseRecipients } from '../../secrets/encrypt.js';
-import { MAX_SECRET_SIZE, SECRET_NAME, secretValue } from '../../secrets/types.js';
+import { MAX_SECRET_SIZE, secretNameProblem, secretValue } from '../../secrets/types.js';
+import { isLocalRepo } from '../../source/read.js';
 
 interface EncryptFlags {
   recipient?: string[];
@@ -45,13 +46,9 @@ export function registerSecret(program: Command): void {
     .option('--repo <path>', 'local checkout of the state repo', '.')
     .addHelpText('after', HELP)
     .action(async (name: string, flags: EncryptFlags) => {
-      if (!SECRET_NAME.test(name)) {
-        throw new UsageError(
-          `invalid secret name ${JSON.stringify(name)}: use letters, digits, "_", "." and "-", ` +
-            'starting with a letter or digit, at most 63 characters',
-        );
-      }
-      if (/^[a-z][a-z0-9+.-]*:\/\/|^[^/]*@[^/]*:/i.test(flags.repo)) {
+      const problem = secretNameProblem(name);
+      if (problem) throw new UsageError(problem);
+      if (!isLocalRepo(flags.repo)) {
         throw new UsageError(
           `--repo ${flags.repo}: give a local checkout; commit and push the file yourself`,
         );
