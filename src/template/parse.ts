@@ -89,6 +89,14 @@ function tagWords(text: string, start: number, end: number): string {
 }
 
 function parseParts(text: string): Part[] {
+  if (text.startsWith('#jinja2:')) {
+    // Ansible reads this line as settings; kept as text it would end up in the file unnoticed.
+    throw new ParseFailure(
+      0,
+      'the "#jinja2:" header of Ansible templates is not supported: berth always drops the newline after a ' +
+        '{% %} tag and keeps indentation; remove the line and use {%- and -%} where the whitespace matters',
+    );
+  }
   const root: Part[] = [];
   const stack: Frame[] = [];
   let body = root;

@@ -324,8 +324,8 @@ class Renderer {
         // Python's and/or: the operand that decides is the value, and the right one is read only if needed.
         const left = this.eval(e.left);
         const t = this.truth(left, e.left);
-        if (e.op === 'and') return t ? this.eval(e.right) : left;
-        return t ? left : this.eval(e.right);
+        if (e.op === 'and') return t ? this.operand(e.right) : left;
+        return t ? left : this.operand(e.right);
       }
     }
   }
