@@ -795,6 +795,7 @@ test('a secret in a loop body is used when the body runs, and redacted as in any
     value: 'proxy-01:CANARY-pw proxy-02:CANARY-pw ',
     secretsUsed: ['pw'],
   });
+  assert.deepEqual(ctx.asked, ['pw'], 'looked up once, however often the loop reads it');
   assert.deepEqual(run(text, ctx, FILE, true), {
     ok: true,
     value: 'proxy-01:<secret:pw> proxy-02:<secret:pw> ',

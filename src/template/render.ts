@@ -40,8 +40,9 @@ export interface RenderContext {
   /** The environment's name. */
   env: string;
   /**
-   * Secret lookup, called once per secret a value actually uses. Without it `renderTemplate`
-   * fails on any secret, and `renderRedacted` shows the secret without looking it up.
+   * Secret lookup, called at most once per secret per render, and only for a secret the output
+   * needs (not for one in a branch that does not run). Without it `renderTemplate` fails on any
+   * secret, and `renderRedacted` shows the secret without looking it up.
    */
   secret?: (name: string) => SecretAnswer;
 }
@@ -50,7 +51,10 @@ export type RenderResult =
   | {
       ok: true;
       value: string;
-      /** Secrets the value used, sorted: what the caller must redact and watch for changes. */
+      /**
+       * Secrets the output depends on, sorted: read by a `{{ }}` that rendered, an `if` condition
+       * that was evaluated or a loop's list. What the caller must redact and watch for changes.
+       */
       secretsUsed: string[];
     }
   | { ok: false; error: TemplateError };
@@ -139,6 +143,7 @@ class Renderer {
   private scope = new Map<string, Value>();
   private length = 0;
   private iterations = 0;
+  private readonly answers = new Map<string, SecretAnswer>();
   private readonly multiline: boolean;
   private readonly maxLength: number;
 
@@ -358,7 +363,8 @@ class Renderer {
       if (this.redact) return `<secret:${name}>`;
       throw new RenderFailure(e.start, `secret ${name} is needed, but no secrets are available here`);
     }
-    const answer = lookup(name);
+    if (!this.answers.has(name)) this.answers.set(name, lookup(name));
+    const answer = this.answers.get(name);
     if (answer === undefined) throw new RenderFailure(e.start, `secret ${name} is missing`);
     if (typeof answer !== 'string') throw new RenderFailure(e.start, `secret ${name}: ${answer.error}`);
     return answer;
