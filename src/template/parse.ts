@@ -296,7 +296,7 @@ class ExprParser {
   closeTrim: '' | '-' | '+' = '';
   private readonly closer: '}}' | '%}';
   private depth = 0;
-  private readonly heights = new WeakMap<Expr, number>();
+  private readonly heights = new Map<Expr, number>();
 
   constructor(
     private readonly text: string,
