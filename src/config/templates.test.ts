@@ -353,3 +353,68 @@ test('render: the problems of a held service come in file order, whichever field
     ['2:25 command', '3:18 labels.b', '4:20 env_vars.C'],
   );
 });
+
+test('validate: blocks in values, each problem at its file:line:col; secrets in a condition are secrets too', () => {
+  const api = [
+    'image: api',
+    'env_vars:',
+    `  PROXY: "{% if 'app_server' in host.groups %}{{ groups.proxy_server | map(attribute='adress') | first }}{% endif %}"`,
+    "  MODE: '{% if host.vars.debug | default(false) %}debug{% elsif %}info{% endif %}'",
+    '  OPEN: "{% for p in groups.proxy_server %}{{ p.name }}"',
+    'labels:',
+    `  tier: "{% if secrets.tier == 'gold' %}gold{% endif %}"`,
+    '',
+  ].join('\n');
+  const issues = report({ 'services/api.yaml': api, 'inventory.yaml': INVENTORY });
+  assert.deepEqual(
+    issues.map((i) => [i.replace(/: .*/s, ''), charAt(api, i).slice(0, 8)]),
+    [
+      ['services/api.yaml:3:86 env_vars.PROXY', "'adress'"],
+      ['services/api.yaml:4:59 env_vars.MODE', 'elsif %}'],
+      ['services/api.yaml:5:10 env_vars.OPEN', '{% for p'],
+      ['services/api.yaml:7:16 labels.tier', 'secrets.'],
+    ],
+  );
+  assert.match(
+    issues[0]!,
+    /each item of groups.proxy_server has no key "adress" \(did you mean "address"\?\)/,
+  );
+  assert.match(issues[1]!, /unknown tag "elsif" \(did you mean "elif"\?\)/);
+  assert.match(issues[2]!, /unclosed "\{% for p in groups.proxy_server %\}": add \{% endfor %\}/);
+  assert.match(issues[3]!, /secrets can be used only in env_vars/);
+  // A one-line command is split before each argument is rendered: a block there is refused.
+  const web = 'image: web\ncommand: serve {% if host.vars.debug %}--debug{% endif %}\n';
+  const [cmd, ...rest] = report({ 'services/web.yaml': web });
+  assert.deepEqual(rest, []);
+  assert.match(
+    cmd!,
+    /^services\/web\.yaml:2:10 command: a "\{% %\}" block cannot be used in a one-line command/,
+  );
+});
+
+test('render: env values with blocks, per host; a secret in a condition is watched and shown redacted', () => {
+  const r = repo({
+    'inventory.yaml': INVENTORY,
+    'services/api.yaml': [
+      'image: api',
+      'env_vars:',
+      // A folded scalar with whitespace control: readable in the file, one line in the env.
+      '  HTTPS_PROXY: >-',
+      "    {%- if 'app_server' in host.groups -%}",
+      '    {%- for p in groups.proxy_server -%}',
+      '    http://{{ p.address }}:3128{% if not loop.last %},{% endif %}',
+      '    {%- endfor -%}',
+      '    {%- endif %}',
+      `  LEVEL: "{% if secrets.tier == 'gold' %}high{% else %}low{% endif %}"`,
+      '',
+    ].join('\n'),
+  });
+  const opts = { secret: secrets({ tier: 'gold' }) };
+  const app = rendered(desiredForHost(r, 'app-1', opts), 'api');
+  assert.equal(app.env.HTTPS_PROXY, 'http://10.0.2.5:3128,http://10.0.2.6:3128');
+  assert.equal(app.env.LEVEL, 'high');
+  assert.deepEqual(app.secretEnv, { LEVEL: ['tier'] });
+  assert.deepEqual(app.redactedEnv, { LEVEL: '<secret:tier>' });
+  const proxy = rendered(desiredForHost(r, 'proxy-01', opts), 'api');
+  assert.equal(proxy.env.HTTPS_PROXY, '');
+});

@@ -1,6 +1,6 @@
 import type { ConfigIssue } from '../model/errors.js';
 import type { ServiceSpec, TemplateSource } from '../model/service.js';
-import type { Expr, Template, TemplateError } from '../template/ast.js';
+import { secretFields, templateExprs, type Template, type TemplateError } from '../template/ast.js';
 import { checkTemplate, type TemplateSchema } from '../template/check.js';
 import { looksLikeTemplate, parseTemplate } from '../template/parse.js';
 import { renderRedacted, renderTemplate, type RenderContext } from '../template/render.js';
@@ -60,20 +60,9 @@ function rawOffset(raw: string, offset: number): number {
   return i;
 }
 
-/** Every `secrets.NAME` in a template, where it is written. */
+/** Every `secrets.NAME` in a template, blocks included, where it is written. */
 function secretRefs(t: Template): number[] {
-  const out: number[] = [];
-  const visit = (e: Expr): void => {
-    if (e.kind === 'field') {
-      if (e.object.kind === 'name' && e.object.name === 'secrets') out.push(e.start);
-      else visit(e.object);
-    } else if (e.kind === 'filter') {
-      visit(e.input);
-      e.args.forEach((a) => visit(a.value));
-    }
-  };
-  for (const p of t.parts) if (p.kind === 'expr') visit(p.expr);
-  return out;
+  return templateExprs(t.parts).flatMap((e) => secretFields(e).map((s) => s.expr.start));
 }
 
 /** Everything wrong with one value's template, each at an offset into the value. */

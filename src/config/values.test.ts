@@ -46,3 +46,12 @@ test('shell operators, comments and empty commands are refused', () => {
   });
   assert.deepEqual(splitCommand('  '), { error: 'the command is empty' });
 });
+
+test('a block in a one-line command is refused: each argument renders on its own', () => {
+  const r = splitCommand('serve {% if host.vars.debug %}--debug{% endif %}');
+  assert.ok(!Array.isArray(r));
+  assert.match(
+    r.error,
+    /^a "\{% %\}" block cannot be used in a one-line command, .*write the command as a list/,
+  );
+});

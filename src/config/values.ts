@@ -33,6 +33,15 @@ const MARK = '\u0001';
  */
 export function splitCommand(line: string): string[] | { error: string } {
   if (line.includes(MARK)) return { error: 'contains a control character' };
+  // Each argument is rendered on its own, so a block could not span the arguments it would choose.
+  if (line.includes('{%')) {
+    return {
+      error:
+        'a "{% %}" block cannot be used in a one-line command, which is split into arguments before it is ' +
+        'rendered; write the command as a list, with the block inside one item, e.g. ' +
+        '["serve", "--log={% if host.vars.debug | default(false) %}debug{% else %}info{% endif %}"]',
+    };
+  }
   const templates: string[] = [];
   const masked = line
     .replace(TEMPLATE, (t) => `${MARK}t${templates.push(t) - 1}${MARK}`)

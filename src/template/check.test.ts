@@ -52,7 +52,7 @@ test('unknown root names, with a suggestion or the Ansible equivalent', () => {
   );
   one('{{ inventory_hostname }}', 'inventory', /\(in berth: host.name\)/);
   one('{{ hostvars["x"].y }}', 'hostvars', /in berth: host.vars \(this host\) or groups.NAME/);
-  one('{{ true }}', 'true', /unknown name "true"/);
+  one('{{ none }}', 'none', /unknown name "none"/);
 });
 
 test('unknown filters, with a suggestion, and the rest of the expression still checked', () => {

@@ -1,6 +1,16 @@
 import { suggest } from '../config/issues.js';
 import { SECRET_NAME } from '../secrets/types.js';
-import { exprText, type Expr, type FilterExpr, type Template, type TemplateError } from './ast.js';
+import {
+  exprText,
+  secretFields,
+  templateExprs,
+  type CompareExpr,
+  type Expr,
+  type FilterExpr,
+  type Part,
+  type Template,
+  type TemplateError,
+} from './ast.js';
 import { acceptsWords, bindArgs, FILTERS, type Accepts } from './filters.js';
 
 /** The names a template can start from. */
@@ -26,9 +36,18 @@ const ANSIBLE_NAMES: Record<string, string> = {
 
 export function unknownNameMessage(name: string): string {
   const ansible = ANSIBLE_NAMES[name];
-  const hint = ansible ? ` (in berth: ${ansible})` : withSuggestion(name, ROOT_NAMES);
+  // A name from an Ansible template is most often one of its host or group vars.
+  const hint = ansible
+    ? ` (in berth: ${ansible})`
+    : withSuggestion(name, ROOT_NAMES) || ` (a host or group var is host.vars.${name})`;
   return `unknown name "${name}"${hint}; a template can use ${ROOT_NAMES.join(', ')}`;
 }
+
+/** `loop` used outside any `{% for %}`. */
+export const LOOP_OUTSIDE_FOR = 'loop is only defined inside {% for %} ... {% endfor %}';
+
+/** What `loop` holds inside a `{% for %}`, as Jinja names it. */
+export const LOOP_FIELDS = ['index', 'index0', 'revindex', 'revindex0', 'first', 'last', 'length'] as const;
 
 export function unknownFilterMessage(name: string): string {
   return `unknown filter "${name}"${withSuggestion(name, FILTERS.keys())}; filters are ${[...FILTERS.keys()].join(', ')}`;
@@ -39,13 +58,12 @@ function withSuggestion(word: string, known: Iterable<string>): string {
   return hint ? ` (did you mean "${hint}"?)` : '';
 }
 
-/** A secret's name becomes a file name (`<secrets_dir>/NAME`, `secrets/NAME.age`). */
-
 /** What the checker knows of a value before any host is at hand. */
 type Shape =
   | { kind: 'any' }
   | { kind: 'text' }
   | { kind: 'number' }
+  | { kind: 'boolean' }
   | { kind: 'list'; of: Shape }
   | {
       kind: 'map';
@@ -58,6 +76,7 @@ type Shape =
 const ANY: Shape = { kind: 'any' };
 const TEXT: Shape = { kind: 'text' };
 const NUMBER: Shape = { kind: 'number' };
+const BOOLEAN: Shape = { kind: 'boolean' };
 
 const HOST: Shape = {
   kind: 'map',
@@ -70,6 +89,21 @@ const HOST: Shape = {
   unknown: (key, text) =>
     `${text} has no key "${key}"${withSuggestion(key, ['name', 'address', 'groups', 'vars'])}; ` +
     'a host has name, address, groups and vars (its inventory values are under vars)',
+};
+
+const LOOP: Shape = {
+  kind: 'map',
+  fields: {
+    index: NUMBER,
+    index0: NUMBER,
+    revindex: NUMBER,
+    revindex0: NUMBER,
+    first: BOOLEAN,
+    last: BOOLEAN,
+    length: NUMBER,
+  },
+  unknown: (key) =>
+    `loop has no key "${key}"${withSuggestion(key, LOOP_FIELDS)}; it has ${LOOP_FIELDS.join(', ')}`,
 };
 
 function rootShapes(schema: TemplateSchema): Record<string, Shape> {
@@ -104,6 +138,8 @@ function kindWords(s: Shape): string {
       return 'a string';
     case 'number':
       return 'a number';
+    case 'boolean':
+      return 'a boolean';
     case 'list':
       return 'a list';
     case 'map':
@@ -118,7 +154,7 @@ function fits(a: Accepts, s: Shape): boolean {
   if (s.kind === 'any' || a === 'any') return true;
   switch (a) {
     case 'text':
-      return s.kind === 'text' || s.kind === 'number';
+      return s.kind === 'text' || s.kind === 'number' || s.kind === 'boolean';
     case 'list':
       return s.kind === 'list';
     case 'sequence':
@@ -130,43 +166,31 @@ function fits(a: Accepts, s: Shape): boolean {
 
 /**
  * Check a template without any host: unknown names, keys, groups and filters, filter arguments,
- * filters given the wrong kind of value, a list or map rendered as text. Every problem is
- * reported, each at its offset. What depends on a host's data (a host var that may be missing)
- * is left to rendering.
+ * filters given the wrong kind of value, a list or map rendered as text, a loop over what is not
+ * a list, comparisons that can never hold. Blocks are walked whole, every branch, with each
+ * loop's variable in scope. Every problem is reported, each at its offset. What depends on a
+ * host's data (a host var that may be missing, which branch is taken) is left to rendering.
  */
 export function checkTemplate(template: Template, schema: TemplateSchema = {}): TemplateError[] {
   const checker = new Checker(template.source, rootShapes(schema));
-  for (const part of template.parts) {
-    if (part.kind !== 'expr') continue;
-    const shape = checker.walk(part.expr);
-    const what = exprText(template.source, part.expr);
-    if (shape.kind === 'list') {
-      checker.issue(part.expr.start, `${what} is a list; use join to make it one string, e.g. | join(',')`);
-    } else if (shape.kind === 'map') {
-      checker.issue(part.expr.start, `${what} is a map; pick one of its keys, as ${what}.KEY`);
-    }
-  }
+  checker.parts(template.parts);
   return checker.issues.sort((a, b) => a.offset - b.offset);
 }
 
-/** The secrets a template names, sorted: what to fetch before rendering it. */
+/**
+ * The secrets a template names anywhere, in every branch, sorted: what to fetch before
+ * rendering it. Rendering tells which of them a host's output actually used.
+ */
 export function templateSecrets(template: Template): string[] {
   const names = new Set<string>();
-  const visit = (e: Expr): void => {
-    if (e.kind === 'field') {
-      if (e.object.kind === 'name' && e.object.name === 'secrets') names.add(String(e.key));
-      else visit(e.object);
-    } else if (e.kind === 'filter') {
-      visit(e.input);
-      e.args.forEach((a) => visit(a.value));
-    }
-  };
-  for (const part of template.parts) if (part.kind === 'expr') visit(part.expr);
+  for (const e of templateExprs(template.parts)) for (const s of secretFields(e)) names.add(String(s.name));
   return [...names].sort();
 }
 
 class Checker {
   readonly issues: TemplateError[] = [];
+  /** Loop variables (and `loop`) in scope where the walk is. */
+  private scope = new Map<string, Shape>();
 
   constructor(
     private readonly source: string,
@@ -177,11 +201,68 @@ class Checker {
     this.issues.push({ offset, message });
   }
 
+  parts(parts: readonly Part[]): void {
+    for (const part of parts) {
+      switch (part.kind) {
+        case 'text':
+          break;
+        case 'expr': {
+          const shape = this.walk(part.expr);
+          const what = exprText(this.source, part.expr);
+          if (shape.kind === 'list') {
+            this.issue(
+              part.expr.start,
+              `${what} is a list; use join to make it one string, e.g. | join(',')`,
+            );
+          } else if (shape.kind === 'map') {
+            this.issue(part.expr.start, `${what} is a map; pick one of its keys, as ${what}.KEY`);
+          }
+          break;
+        }
+        case 'if':
+          for (const b of part.branches) {
+            this.walk(b.test);
+            this.parts(b.body);
+          }
+          if (part.else) this.parts(part.else);
+          break;
+        case 'for': {
+          const list = this.walk(part.iterable);
+          if (list.kind !== 'list' && list.kind !== 'any') {
+            this.issue(
+              part.iterable.start,
+              `a loop needs a list, but ${exprText(this.source, part.iterable)} is ${kindWords(list)}`,
+            );
+          }
+          const outer = this.scope;
+          this.scope = new Map(outer)
+            .set(part.target, list.kind === 'list' ? list.of : ANY)
+            .set('loop', LOOP);
+          this.parts(part.body);
+          this.scope = outer;
+          if (part.else) this.parts(part.else);
+          break;
+        }
+      }
+    }
+  }
+
   walk(e: Expr): Shape {
     switch (e.kind) {
       case 'literal':
-        return typeof e.value === 'number' ? NUMBER : TEXT;
+        return typeof e.value === 'number' ? NUMBER : typeof e.value === 'boolean' ? BOOLEAN : TEXT;
+      case 'list': {
+        const items = e.items.map((x) => this.walk(x));
+        const first = items[0];
+        return { kind: 'list', of: first && items.every((x) => sameKind(x, first)) ? first : ANY };
+      }
       case 'name': {
+        const local = this.scope.get(e.name);
+        if (local) return local;
+        if (e.name === 'loop') {
+          this.issue(e.start, LOOP_OUTSIDE_FOR);
+          return ANY;
+        }
         if (e.name === 'secrets') {
           this.issue(e.start, 'secrets must name one secret, as secrets.NAME');
           return ANY;
@@ -206,6 +287,98 @@ class Checker {
       }
       case 'filter':
         return this.filter(e);
+      case 'compare':
+        this.compare(e, this.walk(e.left), this.walk(e.right));
+        return BOOLEAN;
+      case 'not':
+        this.walk(e.operand);
+        return BOOLEAN;
+      case 'logic': {
+        const left = this.walk(e.left);
+        const right = this.walk(e.right);
+        return sameKind(left, right) ? left : ANY;
+      }
+    }
+  }
+
+  /** A comparison that cannot work, or can only ever give one answer, for the kinds at hand. */
+  private compare(e: CompareExpr, left: Shape, right: Shape): void {
+    const lt = exprText(this.source, e.left);
+    const rt = exprText(this.source, e.right);
+    const known = (s: Shape): boolean => s.kind !== 'any';
+    const never = e.op === '==' || e.op === 'in' ? 'false' : 'true';
+    switch (e.op) {
+      case '<':
+      case '<=':
+      case '>':
+      case '>=': {
+        const bad = [
+          [e.left, left, lt],
+          [e.right, right, rt],
+        ] as const;
+        for (const [x, s, t] of bad) {
+          if (s.kind !== 'any' && s.kind !== 'text' && s.kind !== 'number') {
+            this.issue(x.start, `${e.op} compares two numbers or two strings, but ${t} is ${kindWords(s)}`);
+            return;
+          }
+        }
+        if (known(left) && known(right) && left.kind !== right.kind) {
+          this.issue(
+            e.opStart,
+            `${e.op} compares two numbers or two strings, but ${lt} is ${kindWords(left)} and ${rt} is ${kindWords(right)}`,
+          );
+        }
+        return;
+      }
+      case '==':
+      case '!=':
+        if (known(left) && known(right) && left.kind !== right.kind) {
+          this.issue(
+            e.opStart,
+            `${lt} is ${kindWords(left)} and ${rt} is ${kindWords(right)}, so "${e.op}" is always ${never}`,
+          );
+        }
+        return;
+      case 'in':
+      case 'not in':
+        switch (right.kind) {
+          case 'number':
+          case 'boolean':
+            this.issue(
+              e.right.start,
+              `"${e.op}" needs a list, a string or a map on its right, but ${rt} is ${kindWords(right)}`,
+            );
+            return;
+          case 'text':
+          case 'map':
+            if (known(left) && left.kind !== 'text') {
+              const where =
+                right.kind === 'text'
+                  ? 'looks for a string in a string'
+                  : "looks for a key in a map's keys, which are strings";
+              this.issue(e.left.start, `"${e.op}" ${where}, but ${lt} is ${kindWords(left)}`);
+            }
+            return;
+          case 'list':
+            if (known(left) && known(right.of) && left.kind !== right.of.kind) {
+              // The Ansible habit: there groups['x'] holds host names, here it holds hosts.
+              const group =
+                e.right.kind === 'field' && e.right.object.kind === 'name' && e.right.object.name === 'groups'
+                  ? String(e.right.key)
+                  : 'NAME';
+              const hint =
+                right.of === HOST && left.kind === 'text'
+                  ? `; compare names: ${lt} ${e.op} ${rt} | map(attribute='name'), or test a group: '${group}' ${e.op} host.groups`
+                  : '';
+              this.issue(
+                e.left.start,
+                `${lt} is ${kindWords(left)} and each item of ${rt} is ${right.of === HOST ? 'a host (a map)' : kindWords(right.of)}, so "${e.op}" is always ${never}${hint}`,
+              );
+            }
+            return;
+          default:
+            return;
+        }
     }
   }
 
@@ -215,6 +388,7 @@ class Checker {
         return ANY;
       case 'text':
       case 'number':
+      case 'boolean':
         this.issue(at, `${text} is ${kindWords(object)}, which has no keys`);
         return ANY;
       case 'list':
@@ -266,6 +440,12 @@ class Checker {
       default:
         if (def.name === 'default') {
           const fallback = e.args[0] ? argShapes.get(e.args[0]) : undefined;
+          if (fallback?.kind === 'list' && input.kind === 'list') {
+            // `| default([])` keeps what is known of the items.
+            return fallback.of.kind === 'any' || sameKind(fallback.of, input.of)
+              ? input
+              : { kind: 'list', of: ANY };
+          }
           return fallback && sameKind(fallback, input) ? input : ANY;
         }
         return ANY;

@@ -22,6 +22,13 @@ function show(e: Expr): string {
       const args = e.args.map((a) => (a.name ? `${a.name}=${show(a.value)}` : show(a.value)));
       return `(${show(e.input)} | ${e.name}(${args.join(', ')}))`;
     }
+    case 'list':
+      return `[${e.items.map(show).join(', ')}]`;
+    case 'compare':
+    case 'logic':
+      return `(${show(e.left)} ${e.op} ${show(e.right)})`;
+    case 'not':
+      return `(not ${show(e.operand)})`;
   }
 }
 
@@ -96,10 +103,10 @@ const errors: Array<[string, string, RegExp, string?]> = [
   ['x {{ host.name | join(","', '{{', /unclosed/],
   ['{{ a + b }}', '+', /operator "\+" is not supported/],
   ['{{ a ~ b }}', '~', /operator "~"/],
-  ['{% if x %}y{% endif %}', '{%', /statements .* are not supported/],
+  ['{% if x %}y', '{%', /^unclosed "\{% if x %\}": add \{% endif %\}$/],
   ['echo ${#arr}', '{#', /comments .* are not supported.*\{\{ '\{#' \}\}/],
-  ['{{- host.name }}', '-', /whitespace control/],
-  ['{{ host.name -}}', '-', /whitespace control/],
+  ['{{+ host.name }}', '+', /"\{\{\+" is not valid/],
+  ['{{ host.name +}}', '+', /"\+\}\}" is not valid/],
   ['{{ lookup("file", "/etc/passwd") }}', '(', /calls are not supported/],
   ['{{ host.name | }}', '}}', /expected a filter name after "\|"/],
   ['{{ host.name if x else y }}', 'if', /conditional expressions/],

@@ -62,3 +62,31 @@ export function fieldOf(object: Value, key: string | number, objectText: string)
 export function scalarText(v: string | number | boolean): string {
   return String(v);
 }
+
+/**
+ * Python's truth, as Jinja's `if` uses it: false, 0, "", an empty list or map and null are
+ * false, anything else true. An undefined value is never asked: it is the caller's error.
+ */
+export function isTrue(v: Value): boolean {
+  if (v === null || v === false || v === 0 || v === '') return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (isMap(v)) return Object.keys(v).length > 0;
+  return true;
+}
+
+/**
+ * Equal by value, through lists and maps; no conversion, so `1` is not `'1'` nor `true`. Only
+ * plain data is compared, by its own keys.
+ */
+export function equal(a: Value, b: Value): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a)) {
+    return Array.isArray(b) && a.length === b.length && a.every((x, i) => equal(x, b[i]));
+  }
+  if (isMap(a)) {
+    if (!isMap(b)) return false;
+    const ka = Object.keys(a);
+    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && equal(a[k], b[k]));
+  }
+  return false;
+}
