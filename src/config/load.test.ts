@@ -491,7 +491,6 @@ test('berth.yaml: settings, environments and smoke checks', () => {
       '  socket: /run/haproxy/admin.sock',
       '  server: "{{ host.name }}"',
       '  drain_timeout: 30s',
-      'rollout: { batch: 2, max_unavailable: 1 }',
       'smoke:',
       '  staging:',
       '    - { url: "https://staging.example.com/health", status: 200 }',
@@ -515,7 +514,7 @@ test('berth.yaml: settings, environments and smoke checks', () => {
       server: '{{ host.name }}',
       drain_timeout: '30s',
     },
-    rollout: { batch: 2, maxUnavailable: 1 },
+    rollout: { batch: 1, maxUnavailable: 1 },
     smoke: {
       staging: [
         { url: 'https://staging.example.com/health', status: 200 },
@@ -524,6 +523,12 @@ test('berth.yaml: settings, environments and smoke checks', () => {
     },
     inventory: { source: 'static' },
   });
+});
+
+test('berth.yaml: rollout is refused until berth deploy, which reads it, exists', () => {
+  assert.deepEqual(report({ 'berth.yaml': 'project: shop\nrollout: { batch: 2, max_unavailable: 1 }\n' }), [
+    'berth.yaml:2:1 rollout: rollout is used by `berth deploy`, which is not available in this version of berth; remove it',
+  ]);
 });
 
 test('berth.yaml errors', () => {

@@ -152,6 +152,19 @@ function loadBerth(content: string | undefined, issues: ConfigIssue[]): LoadedBe
   }
   const config = result.data;
   checkEnvironments(y, config, issues);
+  // A setting whose feature is not here yet is refused, never read and ignored.
+  if (config.rollout !== undefined) {
+    issues.push(
+      issueAt(
+        y,
+        ['rollout'],
+        'rollout is used by `berth deploy`, which is not available in this version of berth; remove it',
+        {
+          at: 'key',
+        },
+      ),
+    );
+  }
   return { config, yaml: y, servicesDir };
 }
 
