@@ -229,6 +229,11 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
         }
       }),
 
+    unpause: (id) =>
+      call(`unpause container ${id}`, async (d) => {
+        await d.getContainer(id).unpause();
+      }),
+
     stop: (id, timeoutSeconds) =>
       call(`stop container ${id}`, async (d) => {
         try {

@@ -44,6 +44,8 @@ export interface Engine {
   pull(image: string, onProgress?: (p: PullProgress) => void, signal?: AbortSignal): Promise<void>;
   create(spec: ContainerCreateSpec): Promise<string>;
   start(id: string): Promise<void>;
+  /** Let a paused container run again. */
+  unpause(id: string): Promise<void>;
   stop(id: string, timeoutSeconds?: number): Promise<void>;
   remove(id: string, opts?: { force?: boolean }): Promise<void>;
   rename(id: string, newName: string): Promise<void>;

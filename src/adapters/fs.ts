@@ -7,6 +7,8 @@ import { ExternalError } from '../model/errors.js';
 export interface HostFiles {
   /** Content of each named file in dir, or null where it does not exist. */
   readMany(dir: string, names: string[]): Promise<Record<string, string | null>>;
+  /** Names of the plain files in dir (none when dir does not exist), at most `limit`. */
+  list(dir: string, limit: number): Promise<string[]>;
   /** Replace a file in one step: readers see the old content or the new, never half. */
   writeAtomic(file: string, content: string, mode?: number): Promise<void>;
   remove(file: string): Promise<void>;
@@ -26,6 +28,20 @@ export const hostFiles: HostFiles = {
       }),
     );
     return out;
+  },
+
+  async list(dir, limit) {
+    try {
+      const names: string[] = [];
+      for await (const e of await fsp.opendir(dir)) {
+        if (e.isFile() && !e.name.startsWith('.')) names.push(e.name);
+        if (names.length >= limit) break;
+      }
+      return names.sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new ExternalError('fs', `cannot list ${dir}: ${(e as Error).message}`, { cause: e });
+    }
   },
 
   async writeAtomic(file, content, mode = 0o600) {

@@ -332,7 +332,14 @@ test('write-env, start and remove go to the files and the engine as listed', asy
   const w = world({ containers: { gone: 'gone-id', idle: 'idle-id' } });
   const out = await executePlan(
     plan([
-      { kind: 'write-env', service: 'idle', path: '/env/idle', content: 'A=1\n', cause: 'env file differs' },
+      {
+        kind: 'write-env',
+        service: 'idle',
+        path: '/env/idle',
+        content: 'A=1\n',
+        previous: null,
+        cause: 'env file missing',
+      },
       {
         kind: 'start',
         service: 'idle',
@@ -363,4 +370,76 @@ test('a plan that changes rotation without a load balancer to do it is a bug, sa
     executePlan(plan([], { rotation: drainAround }), { ...w.deps, rotation: undefined }),
     /bug: the plan changes rotation but no load balancer was given/,
   );
+});
+
+test('a rolled-back replacement puts its previous env file back, so what is on disk matches what runs', async () => {
+  const w = world({ containers: { web: 'web-old' }, health: () => 'unhealthy' });
+  w.files.files.set('/env/web', { content: 'OLD\n', mode: 0o600 });
+  const out = await executePlan(
+    plan([
+      {
+        kind: 'write-env',
+        service: 'web',
+        path: '/env/web',
+        content: 'NEW\n',
+        previous: 'OLD\n',
+        cause: 'env file differs',
+      },
+      recreate('web', {
+        healthcheck: { docker: true, interval: 10, timeout: 100, retries: 1, startPeriod: 0 },
+      }),
+    ]),
+    w.deps,
+  );
+  assert.equal(out.result, 'failed');
+  assert.equal(w.files.files.get('/env/web')?.content, 'OLD\n');
+  assert.deepEqual(
+    out.steps.map((s) => `${s.kind} ${s.result}`),
+    [
+      'write-env succeeded',
+      'recreate succeeded',
+      'health failed',
+      'rollback succeeded',
+      'restore-env succeeded',
+    ],
+  );
+});
+
+test('a new service that fails leaves no env file behind (it may hold secrets)', async () => {
+  const w = world({ engineFailures: new Map([['create api', { error: 'no such image' }]]) });
+  const out = await executePlan(
+    plan([
+      {
+        kind: 'write-env',
+        service: 'api',
+        path: '/env/api',
+        content: 'TOKEN=x\n',
+        previous: null,
+        cause: 'env file missing',
+      },
+      { kind: 'create', service: 'api', spec: spec('api'), cause: 'new service' },
+    ]),
+    w.deps,
+  );
+  assert.equal(out.result, 'failed');
+  assert.equal(w.files.files.has('/env/api'), false);
+  assert.deepEqual(w.files.calls, ['write /env/api', 'remove /env/api']);
+});
+
+test('a paused container is unpaused', async () => {
+  const w = world({ containers: { web: 'web-id' } });
+  const out = await executePlan(
+    plan([
+      {
+        kind: 'unpause',
+        service: 'web',
+        containerId: 'web-id',
+        image: 'reg/web:1',
+        cause: 'container is paused',
+      },
+    ]),
+    w.deps,
+  );
+  assert.equal(out.result, 'succeeded', out.error);
+  assert.deepEqual(w.changes(), ['unpause web-id']);
 });

@@ -186,16 +186,40 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
       const next = queue.shift();
       if (!next) return;
       const [service, ops] = next;
+      // The env file this service had before this apply wrote it: it goes back whenever the
+      // service's previous container does, so what is on disk matches what runs.
+      let envWritten: Extract<Operation, { kind: 'write-env' }> | undefined;
+      const putBackEnv = async () => {
+        const w = envWritten;
+        if (!w) return '';
+        const back = await record(
+          service,
+          'restore-env',
+          { cause: 'the env file goes back with the container' },
+          () =>
+            w.previous === null
+              ? deps.files.remove(w.path)
+              : deps.files.writeAtomic(w.path, w.previous, 0o600),
+        );
+        return back.ok ? '' : `; putting back ${w.path} also failed: ${back.message}`;
+      };
       for (const op of ops) {
+        if (signal?.aborted) {
+          // Cancelled between this service's env file and its container: nothing else changed.
+          const also = await putBackEnv();
+          failed.push(`${service}: cancelled before its container changed${also}`);
+          break;
+        }
         const r =
           op.kind === 'create' || op.kind === 'recreate' || op.kind === 'adopt'
             ? await replaceRecorded(op, plan.commit, deps.engine, record, signal)
             : await record(service, op.kind, describe(op), () => run(op, deps.engine, deps.files));
+        if (r.ok && op.kind === 'write-env') envWritten = op;
         if (!r.ok) {
-          failed.push(`${service}: ${r.message ?? 'failed'}`);
+          const also = op.kind === 'write-env' ? '' : await putBackEnv();
+          failed.push(`${service}: ${r.message ?? 'failed'}${also}`);
           break;
         }
-        if (signal?.aborted) break;
       }
     }
   };
@@ -234,10 +258,12 @@ function describe(op: Operation): Detail {
     case 'adopt':
       return { cause: op.cause, fromImage: op.fromImage, toImage: op.spec.image, spec: op.spec };
     case 'start':
+    case 'unpause':
       return { cause: op.cause, fromImage: op.image, toImage: op.image };
     case 'remove':
       return { cause: op.cause, fromImage: op.fromImage };
     case 'write-env':
+    case 'remove-env':
     case 'recover':
     case 'remove-aside':
       return { cause: op.cause };
@@ -253,6 +279,12 @@ async function run(op: Operation, engine: Engine, files: HostFiles): Promise<voi
     case 'start':
       await engine.start(op.containerId);
       return;
+    case 'unpause':
+      await engine.unpause(op.containerId);
+      return;
+    case 'remove-env':
+      await files.remove(op.path);
+      return;
     case 'recover':
       await engine.rename(op.containerId, op.service);
       return;
@@ -262,7 +294,7 @@ async function run(op: Operation, engine: Engine, files: HostFiles): Promise<voi
     case 'remove':
       await engine.stop(op.containerId);
       await engine.remove(op.containerId, { force: true });
-      await files.remove(op.envFile);
+      if (op.envFile) await files.remove(op.envFile);
       return;
     case 'create':
     case 'recreate':

@@ -55,4 +55,27 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv).then((code) => process.exit(code));
+/**
+ * Wait until everything written to `stream` has been handed to the OS. A pipe takes 64 KiB at
+ * a time; exiting before the reader has taken the rest would cut the output off (a 1 MB plan
+ * through `| jq` would end mid-line while the exit code says success).
+ */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    stream.write('', () => resolve());
+  });
+}
+
+// A reader that went away (`berth plan | head -1`) is not a reason to stop an apply half-way:
+// the output is dropped, the work goes on, the exit code still tells how it went.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
+
+main(process.argv).then(async (code) => {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+});

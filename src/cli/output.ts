@@ -25,6 +25,8 @@ export function colorPlan(text: string, on: boolean): string {
     recreate: 'yellow',
     adopt: 'yellow',
     start: 'cyan',
+    unpause: 'cyan',
+    'remove-env': 'red',
     remove: 'red',
     pull: 'dim',
     'write-env': 'dim',

@@ -257,7 +257,7 @@ export const SERVICE_FIELDS = {
   labels: field({
     spec: 'labels',
     schema: z.record(
-      line().refine((k) => !k.startsWith('berth.'), {
+      line().refine((k) => !k.toLowerCase().startsWith('berth.'), {
         error: (iss) =>
           `label ${JSON.stringify(iss.input)} is reserved: berth.* labels are how berth knows its containers`,
       }),

@@ -641,3 +641,34 @@ test('files the reader could not read are reported with every other problem, and
     'services/web.yaml:3:1: invalid YAML: flow sequence in block collection must be sufficiently indented and end with a ]',
   ]);
 });
+
+test('names berth uses itself cannot be service names, in any form', () => {
+  assert.deepEqual(
+    report({
+      'services/web.yaml': 'image: web\n',
+      'services/web.berth-old.yaml': 'image: web\n',
+      'services/lock.yaml': 'berth.lock:\n  image: web\n',
+      'services/state.yaml': 'state:\n  name: Berth.State\n  image: web\n',
+    }),
+    [
+      'services/lock.yaml:1:1: service name "berth.lock" is reserved: berth names its own containers "berth.*" and sets a replaced container aside as "<service>.berth-old"',
+      'services/state.yaml:2:9 state.name: service name "Berth.State" is reserved: berth names its own containers "berth.*" and sets a replaced container aside as "<service>.berth-old"',
+      'services/web.berth-old.yaml: service name "web.berth-old" is reserved: berth names its own containers "berth.*" and sets a replaced container aside as "<service>.berth-old"',
+    ],
+  );
+});
+
+test('env_dir may not be a system folder; berth.* labels are reserved in any case', () => {
+  assert.deepEqual(
+    report({
+      'berth.yaml': 'env_dir: /etc\n',
+      'services/web.yaml': 'image: web\nlabels: { Berth.service: x }\n',
+    }),
+    [
+      'berth.yaml:1:10 env_dir: env_dir "/etc" is a system folder; berth writes and removes files in env_dir, so give it a folder of its own (default /etc/berth/env)',
+      'services/web.yaml:2:11 labels.Berth.service: label "Berth.service" is reserved: berth.* labels are how berth knows its containers',
+    ],
+  );
+  assert.deepEqual(report({ 'berth.yaml': 'env_dir: /usr/./local//\n' }).length, 1);
+  assert.deepEqual(report({ 'berth.yaml': 'env_dir: /etc/berth/env\n' }), []);
+});

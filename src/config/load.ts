@@ -8,6 +8,7 @@ import {
   inventorySchema,
   keyedServiceSchema,
   SAFE_NAME,
+  reservedNameProblem,
   serviceSchema,
   type BerthInput,
   type InventoryInput,
@@ -305,9 +306,8 @@ function loadServiceFile(
     } else if (body.name === undefined) {
       s.name = only;
       s.namePath = { path: [only], at: 'key' };
-      if (!SAFE_NAME.test(only)) {
-        issues.push(issueAt(y, [only], unsafeName(only, 'the top-level key'), { at: 'key', pathShown: [] }));
-      }
+      const problem = nameProblem(only, 'the top-level key');
+      if (problem) issues.push(issueAt(y, [only], problem, { at: 'key', pathShown: [] }));
     }
     const result = keyedServiceSchema.safeParse(body, { reportInput: true });
     if (result.success) s.body = result.data;
@@ -316,8 +316,8 @@ function loadServiceFile(
   }
 
   const s: LoadedService = { file, yaml: y, prefix: [], name: base };
-  if (!SAFE_NAME.test(base))
-    issues.push({ file, message: unsafeName(base, 'the file name'), severity: 'error' });
+  const problem = nameProblem(base, 'the file name');
+  if (problem) issues.push({ file, message: problem, severity: 'error' });
   let body: Record<string, unknown> = data;
   if ('name' in data) {
     // The canonical form names a service by its file, so a `name:` here would be silently ignored.
@@ -338,11 +338,14 @@ function loadServiceFile(
   return s;
 }
 
-function unsafeName(name: string, from: string): string {
-  return (
-    `service name ${JSON.stringify(name)} (${from}) is not a safe file and container name: ` +
-    `use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit`
-  );
+function nameProblem(name: string, from: string): string | undefined {
+  if (!SAFE_NAME.test(name)) {
+    return (
+      `service name ${JSON.stringify(name)} (${from}) is not a safe file and container name: ` +
+      `use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit`
+    );
+  }
+  return reservedNameProblem(name);
 }
 
 function checkDuplicates(services: LoadedService[], issues: ConfigIssue[]): void {

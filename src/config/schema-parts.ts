@@ -54,3 +54,60 @@ export const httpUrl = () =>
   line().refine((s) => /^https?:\/\/./.test(s) && (hasTemplate(s) || URL.canParse(s)), {
     error: (iss) => `${JSON.stringify(iss.input)} is not an http:// or https:// URL`,
   });
+
+/**
+ * Folders that belong to the system: never berth's env folder, whose files berth writes and
+ * removes. A folder below them (`/etc/berth/env`) is fine.
+ */
+const SYSTEM_DIRS = new Set([
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/usr/bin',
+  '/usr/lib',
+  '/usr/local',
+  '/usr/local/bin',
+  '/usr/local/sbin',
+  '/usr/sbin',
+  '/usr/share',
+  '/var',
+  '/var/lib',
+  '/var/log',
+  '/var/run',
+  '/var/tmp',
+  '/etc/ssh',
+  '/etc/systemd',
+  '/etc/default',
+  '/etc/cron.d',
+  '/etc/sudoers.d',
+  '/etc/security',
+  '/etc/ssl',
+]);
+
+/** Why `dir` may not be berth's env folder, or undefined when it may. */
+export function envDirProblem(dir: string): string | undefined {
+  const norm = `/${dir
+    .split('/')
+    .filter((p) => p && p !== '.')
+    .join('/')}`;
+  if (dir.split('/').includes('..')) return `env_dir ${JSON.stringify(dir)} must not contain ".."`;
+  if (SYSTEM_DIRS.has(norm))
+    return `env_dir ${JSON.stringify(dir)} is a system folder; berth writes and removes files in env_dir, so give it a folder of its own (default /etc/berth/env)`;
+  return undefined;
+}

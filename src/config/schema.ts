@@ -1,19 +1,40 @@
 import { z } from 'zod';
 import { FIELD_LIST, type FieldKey, type SERVICE_FIELDS, type ServiceField } from './fields.js';
-import { absPath, httpUrl, line, nonEmptyLine } from './schema-parts.js';
+import { absPath, httpUrl, line, nonEmptyLine, envDirProblem } from './schema-parts.js';
 
 /** Service names become file names (`<env_dir>/<name>`) and container names. */
 export const SAFE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,62}$/;
+
+/**
+ * Names berth gives its own containers: `berth.lock`, `berth.state`, `berth.drained`, and
+ * `<service>.berth-old` for a container set aside during a replace. No service may be named so.
+ */
+const RESERVED_NAME = /^berth\.|\.berth-/i;
+
+/** Why `name` cannot be a service's name because berth uses it itself, or undefined. */
+export function reservedNameProblem(name: string): string | undefined {
+  if (!RESERVED_NAME.test(name)) return undefined;
+  return (
+    `service name ${JSON.stringify(name)} is reserved: berth names its own containers "berth.*" ` +
+    `and sets a replaced container aside as "<service>.berth-old"`
+  );
+}
 /** Environment names end up in branch names and messages, never in container names. */
 const ENVIRONMENT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const INVENTORY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 const serviceName = () =>
-  z.string().regex(SAFE_NAME, {
-    error: (iss) =>
-      `${JSON.stringify(iss.input)} is not a safe service name: use 2-63 letters, digits, "_", "." or "-", ` +
-      `starting with a letter or digit`,
-  });
+  z
+    .string()
+    .superRefine((n, ctx) => {
+      const reserved = SAFE_NAME.test(n) ? reservedNameProblem(n) : undefined;
+      if (reserved) ctx.addIssue({ code: 'custom', message: reserved });
+    })
+    .regex(SAFE_NAME, {
+      error: (iss) =>
+        `${JSON.stringify(iss.input)} is not a safe service name: use 2-63 letters, digits, "_", "." or "-", ` +
+        `starting with a letter or digit`,
+    });
 
 type Table = typeof SERVICE_FIELDS;
 /** A field's schema as a file key takes it: optional unless required, with what editors show. */
@@ -76,6 +97,10 @@ export const berthSchema = z
   .strictObject({
     project: nonEmptyLine().optional().describe('Project name, shown in status and history.'),
     env_dir: absPath('env_dir')
+      .superRefine((d, ctx) => {
+        const problem = envDirProblem(d);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .optional()
       .describe('Where env files go on each host.')
       .meta({ default: '/etc/berth/env' }),

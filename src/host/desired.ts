@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { loadStateRepo, type LoadResult } from '../config/load.js';
 import { desiredForHost } from '../config/select.js';
+import { envDirProblem } from '../config/schema-parts.js';
 import { ConfigError, UsageError, type ConfigIssue } from '../model/errors.js';
 import type { DesiredState, StateRepo } from '../model/service.js';
 import { validateLoadBalancer } from '../providers/drain/registry.js';
@@ -124,6 +125,8 @@ export async function desiredFor(
   if (o.envDir) {
     if (!path.isAbsolute(o.envDir))
       throw new UsageError(`--env-dir must be an absolute path, not "${o.envDir}"`);
+    const problem = envDirProblem(o.envDir);
+    if (problem) throw new UsageError(`--env-dir: ${problem}`);
     desired.envDir = o.envDir;
   }
   if (opts.digestKey && desired.services.some((s) => s.secretEnv)) {

@@ -31,6 +31,11 @@ export interface ObservedHost {
   remoteDigests: Record<string, RemoteDigest>;
   /** Keyed by service name: current env file content, or null when missing. */
   envFiles: Record<string, string | null>;
+  /**
+   * Other files in the env folder that berth wrote (their first line says so), by name: env
+   * files of services that are no longer in the repo for this host.
+   */
+  strayEnvFiles?: string[];
   /** The host's place in its load balancer, when it has one and the caller asked (apply does). */
   rotation?: ObservedRotation;
 }

@@ -23,16 +23,28 @@ export type Operation =
       cause: Cause;
     }
   | { kind: 'start'; service: string; containerId: string; image: string; cause: Cause }
+  /** A container someone paused (`docker pause`): it only needs to run again. */
+  | { kind: 'unpause'; service: string; containerId: string; image: string; cause: Cause }
   | {
       kind: 'remove';
       service: string;
       containerId: string;
       fromImage: string;
-      /** The service's env file, removed with its container. */
-      envFile: string;
+      /** The service's env file, removed with its container; only when berth wrote it. */
+      envFile?: string;
       cause: Cause;
     }
-  | { kind: 'write-env'; service: string; path: string; content: string; cause: Cause }
+  | {
+      kind: 'write-env';
+      service: string;
+      path: string;
+      content: string;
+      /** What the file held before (null: there was none), put back if the service is rolled back. */
+      previous: string | null;
+      cause: Cause;
+    }
+  /** An env file berth wrote for a service that is gone, container or not: it may hold secrets. */
+  | { kind: 'remove-env'; service: string; path: string; cause: Cause }
   /** An interrupted apply left the previous container aside and none under the name: give it back. */
   | { kind: 'recover'; service: string; containerId: string; cause: Cause }
   /** An interrupted apply left the previous container aside beside its successor: remove it. */

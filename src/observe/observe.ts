@@ -2,6 +2,7 @@ import type { Engine } from '../adapters/engine.js';
 import type { HostFiles } from '../adapters/fs.js';
 import type { ObservedHost, RemoteDigest } from '../model/observed.js';
 import type { DesiredState } from '../model/service.js';
+import { isBerthEnvFile } from '../reconcile/container.js';
 
 /** How many registry questions run at once: enough to hide latency, few enough to be polite. */
 const REGISTRY_CONCURRENCY = 16;
@@ -20,16 +21,29 @@ export async function observeHost(
       desired.services.filter((s) => s.pull === 'always' && !s.image.includes('@')).map((s) => s.image),
     ),
   ];
-  const [containers, images, remoteDigests, envFiles] = await Promise.all([
+  const wanted = new Set(desired.services.map((s) => s.name));
+  const [containers, images, remoteDigests, envFiles, strayEnvFiles] = await Promise.all([
     engine.listContainers(),
     engine.listImages(),
     askRegistries(engine, tags),
-    files.readMany(
-      desired.envDir,
-      desired.services.map((s) => s.name),
-    ),
+    files.readMany(desired.envDir, [...wanted]),
+    strayEnv(files, desired.envDir, wanted),
   ]);
-  return { containers, images, remoteDigests, envFiles };
+  return { containers, images, remoteDigests, envFiles, strayEnvFiles };
+}
+
+/** More files than any env folder of berth's holds; a folder with more is not one. */
+const MAX_ENV_FILES = 10_000;
+
+/** The files in the env folder that berth wrote for services other than `wanted`. */
+async function strayEnv(files: HostFiles, dir: string, wanted: Set<string>): Promise<string[]> {
+  const others = (await files.list(dir, MAX_ENV_FILES)).filter((n) => !wanted.has(n));
+  if (!others.length) return [];
+  const contents = await files.readMany(dir, others);
+  return others.filter((n) => {
+    const c = contents[n];
+    return c !== null && c !== undefined && isBerthEnvFile(n, c);
+  });
 }
 
 async function askRegistries(engine: Engine, tags: string[]): Promise<Record<string, RemoteDigest>> {

@@ -44,12 +44,25 @@ export function configHash(s: ServiceSpec): string {
   return sha256Hex(canonicalJson(containerConfig(s)));
 }
 
+/**
+ * The first line of every env file berth writes. It is how berth knows a file is its own: a
+ * file without it is never overwritten or removed, whatever its name.
+ */
+export function envFileHeader(service: string): string {
+  return `# written by berth for service ${service}; edits here are overwritten\n`;
+}
+
+/** Whether `content` is an env file berth wrote for `service`. */
+export function isBerthEnvFile(service: string, content: string): boolean {
+  return content.startsWith(envFileHeader(service));
+}
+
 /** The env file as written to `<env_dir>/<service>`: docker's env-file format, sorted. */
 export function renderEnvFile(s: ServiceSpec): string {
   const lines = Object.keys(s.env)
     .sort()
     .map((k) => `${k}=${s.env[k]}`);
-  return `# written by berth for service ${s.name}; edits here are overwritten\n${lines.join('\n')}${lines.length ? '\n' : ''}`;
+  return `${envFileHeader(s.name)}${lines.join('\n')}${lines.length ? '\n' : ''}`;
 }
 
 function restartPolicy(p: string): ContainerCreateSpec['restartPolicy'] {

@@ -13,7 +13,7 @@ export function planText(plan: Plan): string {
   for (const p of plan.pulls) rows.push([p.services.join(','), 'pull', `${p.image} (${p.cause})`]);
   if (plan.rotation?.drain) rows.push([host, 'drain', plan.rotation.drain.cause]);
   for (const op of plan.operations) {
-    const what = op.kind === 'write-env' ? `${op.path} (${op.cause})` : op.cause;
+    const what = op.kind === 'write-env' || op.kind === 'remove-env' ? `${op.path} (${op.cause})` : op.cause;
     rows.push([op.service, op.kind, what]);
   }
   if (plan.rotation?.rejoin) rows.push([host, plan.rotation.rejoin.kind, plan.rotation.rejoin.cause]);
@@ -31,13 +31,15 @@ export function planText(plan: Plan): string {
 export function summary(plan: Plan): string {
   const counts = new Map<string, number>();
   for (const op of plan.operations) {
-    if (op.kind === 'write-env') continue;
+    if (op.kind === 'write-env' || op.kind === 'remove-env') continue;
     counts.set(op.kind, (counts.get(op.kind) ?? 0) + 1);
   }
-  const order = ['recover', 'remove-aside', 'create', 'recreate', 'adopt', 'start', 'remove'];
+  const order = ['recover', 'remove-aside', 'create', 'recreate', 'adopt', 'start', 'unpause', 'remove'];
   const parts = order.filter((k) => counts.has(k)).map((k) => `${counts.get(k)} to ${k}`);
   const envWrites = plan.operations.filter((o) => o.kind === 'write-env').length;
   if (envWrites) parts.push(`${envWrites} env file${envWrites === 1 ? '' : 's'} to write`);
+  const envRemoves = plan.operations.filter((o) => o.kind === 'remove-env').length;
+  if (envRemoves) parts.push(`${envRemoves} env file${envRemoves === 1 ? '' : 's'} to remove`);
   if (plan.rotation?.drain) parts.push('the host leaves rotation meanwhile');
   else if (plan.rotation?.rejoin) parts.push(`the host goes back into rotation`);
   const unchanged = `${plan.unchanged.length} unchanged${plan.held.length ? `, ${plan.held.length} held` : ''}`;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ObservedContainer, ObservedHost } from '../model/observed.js';
 import type { DesiredState, ServiceSpec } from '../model/service.js';
-import { createSpec, renderEnvFile } from './container.js';
+import { createSpec, envFileHeader, renderEnvFile } from './container.js';
 import { planText } from './format.js';
 import { planHost } from './plan.js';
 import { withSecretDigests } from './secrets.js';
@@ -214,10 +214,57 @@ test('a repo with no services refuses to remove everything unless allowed', () =
 
 test('an edited or missing env file alone is rewritten without touching the container', () => {
   const s = svc('web', { env: { A: '1' } });
-  const plan = planHost(desired([s]), host([s], { envFiles: { web: 'A=2\n' } }));
+  const edited = `${envFileHeader('web')}A=2\n`;
+  const plan = planHost(desired([s]), host([s], { envFiles: { web: edited } }));
   assert.deepEqual(
     plan.operations.map((o) => `${o.kind} ${o.cause}`),
     ['write-env env file differs'],
+  );
+  const op = plan.operations[0];
+  assert.equal(op?.kind === 'write-env' && op.previous, edited, 'what to put back on rollback');
+});
+
+test('a file berth did not write is never overwritten: the plan is blocked, the file named', () => {
+  const s = svc('passwd', { env: { A: '1' } });
+  const plan = planHost(
+    desired([s], { envDir: '/etc' }),
+    host([], { envFiles: { passwd: 'root:x:0:0:root:/root:/bin/bash\n' } }),
+  );
+  assert.deepEqual(plan.operations, []);
+  assert.deepEqual(plan.blockers, [
+    "passwd: /etc/passwd exists and berth did not write it (its first line is not berth's); " +
+      'berth never overwrites a file it did not write: move it away or choose another env_dir',
+  ]);
+});
+
+test('env files of services that are gone go too, with or without their container; other files stay', () => {
+  const web = svc('web');
+  const old = svc('old');
+  const plan = planHost(desired([web]), host([web, old], { strayEnvFiles: ['old', 'failed-create'] }));
+  assert.equal(
+    planText(plan),
+    [
+      'Plan for this host at staging (c0ffee123456)',
+      '  old            remove      no longer in the repo',
+      '  failed-create  remove-env  /etc/berth/env/failed-create (no longer in the repo; its env file is left without a container)',
+      '1 to remove, 1 env file to remove; 1 unchanged.',
+      '',
+    ].join('\n'),
+  );
+  const rm = plan.operations[0];
+  assert.equal(rm?.kind === 'remove' && rm.envFile, '/etc/berth/env/old');
+  // A container whose env file berth cannot prove it wrote keeps the file.
+  const foreign = planHost(desired([web]), host([web, old], { strayEnvFiles: [] }));
+  const rm2 = foreign.operations[0];
+  assert.equal(rm2?.kind === 'remove' && rm2.envFile, undefined);
+});
+
+test('a paused container is unpaused, not started (the engine refuses to start it)', () => {
+  const s = svc('web');
+  const plan = planHost(desired([s]), host([s], { containers: [running(s, { state: 'paused' })] }));
+  assert.deepEqual(
+    plan.operations.map((o) => `${o.kind} ${o.cause}`),
+    ['unpause container is paused (docker pause)'],
   );
 });
 

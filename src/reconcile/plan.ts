@@ -6,7 +6,7 @@ import type { Operation, Plan, Pull } from '../model/plan.js';
 import type { DesiredState, ServiceSpec } from '../model/service.js';
 import { planRotation } from './rotation.js';
 import { shortDigest, specChange } from './causes.js';
-import { configHash, renderEnvFile } from './container.js';
+import { configHash, isBerthEnvFile, renderEnvFile } from './container.js';
 
 export interface PlanOptions {
   /** Take over same-named containers berth did not make. */
@@ -77,14 +77,22 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
     const ops: Operation[] = [];
     const envPath = joinPath(desired.envDir, s.name);
     const envContent = renderEnvFile(s);
-    const current = observed.envFiles[s.name];
+    const current = observed.envFiles[s.name] ?? null;
+    if (current !== null && !isBerthEnvFile(s.name, current)) {
+      plan.blockers.push(
+        `${s.name}: ${envPath} exists and berth did not write it (its first line is not berth's); ` +
+          `berth never overwrites a file it did not write: move it away or choose another env_dir`,
+      );
+      continue;
+    }
     if (current !== envContent) {
       ops.push({
         kind: 'write-env',
         service: s.name,
         path: envPath,
         content: envContent,
-        cause: current === null || current === undefined ? 'env file missing' : 'env file differs',
+        previous: current,
+        cause: current === null ? 'env file missing' : 'env file differs',
       });
     }
     const c = byName.get(s.name);
@@ -124,6 +132,14 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
       if (moved.cause) {
         needImage(s, moved.cause);
         ops.push(recreate(s, c, moved.cause));
+      } else if (c.state === 'paused') {
+        ops.push({
+          kind: 'unpause',
+          service: s.name,
+          containerId: c.id,
+          image: c.image,
+          cause: 'container is paused (docker pause)',
+        });
       } else if (c.state !== 'running') {
         ops.push({
           kind: 'start',
@@ -148,14 +164,27 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
         `managed container(s); pass --allow-empty if that is really wanted`,
     );
   }
+  const gone = desired.host ? `not in the repo for host ${desired.host}` : 'no longer in the repo';
+  const ownedEnv = new Set((observed.strayEnvFiles ?? []).filter((n) => !wanted.has(n) && !held.has(n)));
   for (const c of strays) {
-    plan.operations.push({
+    const op: Operation = {
       kind: 'remove',
       service: c.name,
       containerId: c.id,
       fromImage: c.image,
-      envFile: joinPath(desired.envDir, c.name),
-      cause: desired.host ? `not in the repo for host ${desired.host}` : 'no longer in the repo',
+      cause: gone,
+    };
+    if (ownedEnv.delete(c.name)) op.envFile = joinPath(desired.envDir, c.name);
+    plan.operations.push(op);
+  }
+  // Env files of services that are gone though their container is not here (it failed to
+  // start, or someone removed it): they may hold secrets, so they go too.
+  for (const name of [...ownedEnv].sort()) {
+    plan.operations.push({
+      kind: 'remove-env',
+      service: name,
+      path: joinPath(desired.envDir, name),
+      cause: `${gone}; its env file is left without a container`,
     });
   }
   plan.operations.unshift(...recovery);

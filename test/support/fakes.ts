@@ -136,6 +136,11 @@ export class FakeEngine implements Engine {
     c.health = c.spec ? this.opts.health?.(c.name) : undefined;
   }
 
+  async unpause(id: string): Promise<void> {
+    this.log(`unpause ${id}`);
+    this.byId(id).running = true;
+  }
+
   stop(id: string): Promise<void> {
     return this.busy(() => {
       this.log(`stop ${id}`);
@@ -229,6 +234,9 @@ export class FakeFiles implements HostFiles {
   readonly calls: CallLog = [];
   readMany(): never {
     throw new Error('unexpected call: readMany (the executor does not observe)');
+  }
+  list(): never {
+    throw new Error('unexpected call: list (the executor does not observe)');
   }
   async writeAtomic(file: string, content: string, mode = 0o600) {
     this.calls.push(`write ${file}`);

@@ -41,7 +41,7 @@ export function planJson(plan: Plan): unknown {
       if ('spec' in op) base.image = op.spec.image;
       if ('fromImage' in op) base.fromImage = op.fromImage;
       if ('containerId' in op) base.containerId = op.containerId;
-      if (op.kind === 'write-env') base.path = op.path;
+      if (op.kind === 'write-env' || op.kind === 'remove-env') base.path = op.path;
       return base;
     }),
     rotation: plan.rotation ?? null,
