@@ -231,6 +231,7 @@ describe('rolling out behind an Octavia pool (local fake of the API, real HAProx
       assert.deepEqual([m.weight, m.admin_state_up], [1, true], `${h.name} is back in the pool`);
       assert.equal(await hap.adminState(h.name), 0, `${h.name} is back in rotation in the data plane`);
     }
+    assert.deepEqual(octavia.dataPlaneErrors, [], 'HAProxy followed every change');
     assert.match(results[0]!.out, /h1\s+drain\s+ok/);
     assert.match(results[0]!.out, /h1\s+undrain\s+ok/);
   });

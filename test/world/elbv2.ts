@@ -58,6 +58,8 @@ export interface Elbv2Fake {
   set(id: string, port: number, state: 'healthy' | 'draining' | 'unused'): Promise<void>;
   /** The next `n` calls are answered `code` with `status` (e.g. 400 Throttling, 503 ServiceUnavailable). */
   failNext(n: number, status: number, code: string, message?: string): void;
+  /** HAProxy commands that failed while following the API's state (none, normally). */
+  dataPlaneErrors: string[];
   /** Stops health checks and timers, closes the server; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -104,16 +106,23 @@ export async function startElbv2(opts: Elbv2FakeOptions): Promise<Elbv2Fake> {
   const calls: Elbv2Call[] = [];
   let failing = { n: 0, status: 400, code: 'Throttling', message: 'Rate exceeded' };
 
+  const dataPlaneErrors: string[] = [];
   let syncing = Promise.resolve();
   const sync = () => {
     const hap = opts.haproxy;
     if (!hap) return syncing;
+    // Never rejects (a failed command is kept in dataPlaneErrors), so one failure cannot stop
+    // later syncs or surface as an unhandled rejection after stop().
     syncing = syncing.then(async () => {
+      const run = async (cmd: string) => {
+        const answer = (await hap.command(cmd).catch((e: Error) => e.message)).trim();
+        if (answer) dataPlaneErrors.push(`${cmd}: ${answer}`);
+      };
       for (const s of hap.servers) {
         const t = opts.targets.find((x) => x.address === s.address && x.port === s.port);
         const r = t ? registered.get(key(t.id, t.port)) : undefined;
         const state = r?.state === 'healthy' ? 'ready' : r?.state === 'draining' ? 'drain' : 'maint';
-        await hap.command(`set server ${hap.backend}/${s.name} state ${state}`);
+        await run(`set server ${hap.backend}/${s.name} state ${state}`);
       }
     });
     return syncing;
@@ -322,6 +331,7 @@ export async function startElbv2(opts: Elbv2FakeOptions): Promise<Elbv2Fake> {
     credentials,
     targetGroupArn,
     calls,
+    dataPlaneErrors,
     health: (id, port) => {
       const h = healthOf(id, port);
       return { State: h.State, Reason: h.Reason };

@@ -78,6 +78,8 @@ export interface OctaviaFake {
   breakNextChange(): void;
   /** Write a clouds.yaml into `dir` with clouds `password`, `appcred`, `badpass`, `down` (nothing listens); its path. */
   writeClouds(dir: string): string;
+  /** HAProxy commands that failed while following the API's state (none, normally). */
+  dataPlaneErrors: string[];
   /** Closes the server (its connections too); safe to call twice. */
   stop(): Promise<void>;
 }
@@ -124,18 +126,25 @@ export async function startOctavia(opts: OctaviaFakeOptions = {}): Promise<Octav
   let busyUntil = 0;
 
   /** Bring HAProxy in line with the members, one runtime command at a time. */
+  const dataPlaneErrors: string[] = [];
   let syncing = Promise.resolve();
   const sync = () => {
     const hap = opts.haproxy;
     if (!hap) return syncing;
+    // Never rejects (a failed command is kept in dataPlaneErrors), so one failure cannot stop
+    // later syncs or surface as an unhandled rejection after stop().
     syncing = syncing.then(async () => {
+      const run = async (cmd: string) => {
+        const answer = (await hap.command(cmd).catch((e: Error) => e.message)).trim();
+        if (answer) dataPlaneErrors.push(`${cmd}: ${answer}`);
+      };
       for (const s of hap.servers) {
         const m = members.get(key(s.address, s.port));
         if (!m || !m.admin_state_up) {
-          await hap.command(`set server ${hap.backend}/${s.name} state maint`);
+          await run(`set server ${hap.backend}/${s.name} state maint`);
         } else {
-          await hap.command(`set server ${hap.backend}/${s.name} weight ${m.weight}`);
-          await hap.command(`set server ${hap.backend}/${s.name} state ready`);
+          await run(`set server ${hap.backend}/${s.name} weight ${m.weight}`);
+          await run(`set server ${hap.backend}/${s.name} state ready`);
         }
       }
     });
@@ -439,6 +448,7 @@ export async function startOctavia(opts: OctaviaFakeOptions = {}): Promise<Octav
     loadBalancerId: lb.id,
     calls,
     tokens,
+    dataPlaneErrors,
     member: (address, port) => {
       const m = members.get(key(address, port));
       return m ? { ...m, tags: [...m.tags] } : undefined;

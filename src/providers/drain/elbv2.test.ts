@@ -134,6 +134,7 @@ describe('aws-elbv2 provider', () => {
       'Targets.member.1.Port': String(s1.port),
     });
     assert.equal(await hap.adminState('s1'), 0, 'back in rotation in the data plane');
+    assert.deepEqual(fake.dataPlaneErrors, [], 'HAProxy followed every change');
   });
 
   test('drain_timeout shorter than the deregistration delay: back at the timeout, still draining', async () => {

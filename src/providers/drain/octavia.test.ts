@@ -158,6 +158,7 @@ describe('octavia provider', () => {
     await provider.drain(target(), { timeoutMs: 0 });
     await provider.undrain(target({ weight: 3 }));
     assert.equal(fake.member(s1.address, s1.port)?.weight, 3);
+    assert.deepEqual(fake.dataPlaneErrors, [], 'HAProxy followed every change');
   });
 
   test('a member that does not exist yet: status unknown, drain does nothing, undrain creates it', async () => {
