@@ -128,7 +128,7 @@ export const berthSchema = z
       .describe('Environments, each a branch, and the promotion chain.'),
     load_balancer: z
       .looseObject({
-        provider: nonEmptyLine().describe('haproxy | command | openstack | aws'),
+        provider: nonEmptyLine().describe('haproxy | command | octavia | aws-elbv2'),
       })
       .optional()
       .describe("How a host leaves and rejoins rotation; other keys are the provider's settings."),

@@ -71,3 +71,5 @@ export async function startWorld(): Promise<World> {
   };
 }
 export { startHaproxy, type HaproxyHandle, type HeldRequest, type BackendServer } from './haproxy.js';
+export { startOctavia, type OctaviaFake, type OctaviaCall, type FakeMember } from './octavia.js';
+export { startElbv2, type Elbv2Fake, type Elbv2Call } from './elbv2.js';

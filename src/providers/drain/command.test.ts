@@ -149,8 +149,10 @@ describe('command provider', () => {
   });
 
   test('drain may run for its timeout plus command_timeout', async () => {
+    // The sleep outlasts command_timeout alone but not the drain timeout added to it; the
+    // drain timeout is generous so that a busy machine's slow shell start cannot cross it.
     const t = target({ drain_command: 'sleep 0.4', command_timeout: '300ms' });
-    await provider.drain(t, { timeoutMs: 200 });
+    await provider.drain(t, { timeoutMs: 5_000 });
     await assert.rejects(provider.drain(t, { timeoutMs: 0 }), /timed out after 300 ms/);
   });
 

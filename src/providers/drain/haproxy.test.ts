@@ -149,7 +149,7 @@ describe('haproxy settings and parsing', () => {
     assert.deepEqual(validateLoadBalancer({ provider: 'f5' }), [
       {
         path: 'load_balancer.provider',
-        message: 'unknown load balancer provider "f5"; known providers: command, haproxy',
+        message: 'unknown load balancer provider "f5"; known providers: aws-elbv2, command, haproxy, octavia',
       },
     ]);
   });

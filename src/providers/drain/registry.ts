@@ -1,6 +1,8 @@
 import { ConfigError } from '../../model/errors.js';
 import { commandPlugin } from './command.js';
+import { elbv2Plugin } from './elbv2.js';
 import { haproxyPlugin } from './haproxy.js';
+import { octaviaPlugin } from './octavia.js';
 import { SETTINGS_FILE } from './settings.js';
 import type { DrainProvider, DrainProviderPlugin, SettingIssue } from './types.js';
 
@@ -10,6 +12,8 @@ export { drainTimeoutMs, DEFAULT_DRAIN_TIMEOUT_MS } from './settings.js';
 export const drainProviders: ReadonlyMap<string, DrainProviderPlugin> = new Map<string, DrainProviderPlugin>([
   [haproxyPlugin.name, haproxyPlugin],
   [commandPlugin.name, commandPlugin],
+  [octaviaPlugin.name, octaviaPlugin],
+  [elbv2Plugin.name, elbv2Plugin],
 ]);
 
 function known(): string {

@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Docker from 'dockerode';
+import { startEngine, startWorld, type EngineHandle, type World } from '../world/index.js';
+import { startHaproxy, type HaproxyHandle } from '../world/haproxy.js';
+import { startOctavia, type OctaviaCall, type OctaviaFake } from '../world/octavia.js';
+import { berth } from '../support/cli.js';
+import { createRepo, type TestRepo } from '../support/repo.js';
+
+/** Not the port of rollout.test.ts: test files run side by side on the same loopback addresses. */
+const PORT = 24810;
+const HOSTS = [
+  { name: 'h1', address: '127.0.0.2' },
+  { name: 'h2', address: '127.0.0.3' },
+];
+
+/** A steady load through HAProxy from this process: bounded in count and time, counts failures. */
+function load(frontend: string, opts = { workers: 4, maxRequests: 40_000, maxMs: 120_000 }) {
+  let stop = false;
+  let sent = 0;
+  const failures: string[] = [];
+  const versions = new Map<string, number>();
+  const started = Date.now();
+  const once = () =>
+    new Promise<void>((resolve) => {
+      const req = http.get(`${frontend}/version`, { agent: false, timeout: 5_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          if (res.statusCode === 200) versions.set(body.trim(), (versions.get(body.trim()) ?? 0) + 1);
+          else failures.push(`HTTP ${res.statusCode}`);
+          resolve();
+        });
+        res.on('error', (e) => {
+          failures.push(e.message);
+          resolve();
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (e) => {
+        failures.push(e.message);
+        resolve();
+      });
+    });
+  const worker = async () => {
+    while (!stop && sent < opts.maxRequests && Date.now() - started < opts.maxMs) {
+      sent++;
+      await once();
+    }
+  };
+  const running = Promise.all(Array.from({ length: opts.workers }, worker));
+  return {
+    async finish() {
+      stop = true;
+      await running;
+      return { sent, failures, versions: Object.fromEntries(versions) };
+    },
+  };
+}
+
+/**
+ * Issue 13 end to end: `berth apply` host after host with `provider: octavia`, against a local
+ * fake of the documented Keystone v3 and Octavia v2 APIs (test/world/octavia.ts; not OpenStack)
+ * whose data plane is a real HAProxy in front of two simulated hosts (two engines, services on
+ * 127.0.0.2 and 127.0.0.3), under a steady load from this test. The fake records every call.
+ */
+describe('rolling out behind an Octavia pool (local fake of the API, real HAProxy data plane)', () => {
+  let world: World;
+  let engine2: EngineHandle;
+  let hap: HaproxyHandle;
+  let octavia: OctaviaFake;
+  let repo: TestRepo;
+  let work: string;
+  let clouds: string;
+  const engines: Record<string, string> = {};
+  const dockers: Record<string, Docker> = {};
+
+  const service = (image: string) =>
+    [
+      `image: ${image}`,
+      'pull: missing',
+      'drain: true',
+      'env_vars:',
+      `  PORT: '${PORT}'`,
+      `  BIND: '{{ host.address }}'`,
+      `healthcheck: { http: 'http://{{ host.address }}:${PORT}/version', interval: 100ms, timeout: 1s, retries: 3 }`,
+      '',
+    ].join('\n');
+
+  const apply = (host: string) =>
+    berth(
+      [
+        'apply',
+        '--repo',
+        repo.dir,
+        '--env',
+        'main',
+        '--host',
+        host,
+        '--store',
+        `${work}/${host}/berth.db`,
+        '--env-dir',
+        `${work}/${host}/env`,
+        '--cache-dir',
+        `${work}/cache`,
+      ],
+      { DOCKER_HOST: engines[host]!, OS_CLIENT_CONFIG_FILE: clouds },
+      120_000,
+    );
+  const rollout = async () => {
+    const results: Array<{ host: string; code: number; out: string }> = [];
+    for (const h of HOSTS) {
+      const r = await apply(h.name);
+      results.push({ host: h.name, code: r.code, out: r.stdout + r.stderr });
+      if (r.code !== 0) break;
+    }
+    return results;
+  };
+  const image = async (host: string) => (await dockers[host]!.getContainer('web').inspect()).Config.Image;
+  /** The member changes among `calls`, as `host METHOD body`, with the host named by its member. */
+  const memberChanges = (calls: OctaviaCall[]) => {
+    const byId = new Map(HOSTS.map((h) => [octavia.member(h.address, PORT)?.id, h.name]));
+    return calls
+      .filter((c) => c.method !== 'GET' && c.path.includes('/members'))
+      .map((c) => {
+        const id = /\/members\/([^/?]+)/.exec(c.path)?.[1];
+        const member = (c.body as { member?: { address?: string } } | undefined)?.member;
+        const host = id ? byId.get(id) : HOSTS.find((h) => h.address === member?.address)?.name;
+        return `${host} ${c.method} ${c.status} ${JSON.stringify(member)}`;
+      });
+  };
+
+  before(async () => {
+    [world, engine2] = await Promise.all([startWorld(), startEngine()]);
+    engines.h1 = world.dockerHost;
+    engines.h2 = engine2.dockerHost;
+    for (const h of HOSTS)
+      dockers[h.name] = new Docker({ socketPath: engines[h.name]!.replace('unix://', '') });
+    hap = await startHaproxy({ servers: HOSTS.map((h) => ({ ...h, port: PORT })) });
+    octavia = await startOctavia({
+      haproxy: hap,
+      members: HOSTS.map((h) => ({ address: h.address, port: PORT, name: h.name })),
+    });
+    work = mkdtempSync(path.join(tmpdir(), 'berth-octavia-rollout-'));
+    clouds = octavia.writeClouds(work);
+    repo = createRepo({
+      'berth.yaml': [
+        'load_balancer:',
+        '  provider: octavia',
+        '  cloud: password',
+        `  pool: ${octavia.pool.name}`,
+        "  address: '{{ host.address }}'",
+        `  protocol_port: ${PORT}`,
+        '  drain_timeout: 1s',
+        '',
+      ].join('\n'),
+      'inventory.yaml': ['hosts:', ...HOSTS.map((h) => `  ${h.name}: { address: ${h.address} }`), ''].join(
+        '\n',
+      ),
+      'services/web.yaml': service(world.images.web1),
+    });
+    const first = await rollout();
+    assert.deepEqual(
+      first.map((r) => [r.host, r.code]),
+      [
+        ['h1', 0],
+        ['h2', 0],
+      ],
+      first.map((r) => r.out).join('\n'),
+    );
+  });
+
+  after(async () => {
+    await octavia?.stop();
+    await hap?.stop();
+    await Promise.all([world?.stop(), engine2?.stop()]);
+    repo?.remove();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('a new image host after host under load: 0 failed requests, the expected calls, never a DELETE', async (t) => {
+    const from = octavia.calls.length;
+    const l = load(hap.frontend);
+    await new Promise((r) => setTimeout(r, 300));
+    repo.commit({ 'services/web.yaml': service(world.images.web2) });
+    const results = await rollout();
+    const { sent, failures, versions } = await l.finish();
+    t.diagnostic(
+      `${sent} requests through HAProxy, ${failures.length} failed, versions ${JSON.stringify(versions)}`,
+    );
+    assert.deepEqual(
+      results.map((r) => [r.host, r.code]),
+      [
+        ['h1', 0],
+        ['h2', 0],
+      ],
+      results.map((r) => r.out).join('\n'),
+    );
+    assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+    assert.ok(sent > 100, `only ${sent} requests were sent`);
+    assert.ok((versions['1'] ?? 0) > 0 && (versions['2'] ?? 0) > 0, JSON.stringify(versions));
+    for (const h of HOSTS) assert.equal(await image(h.name), world.images.web2);
+
+    const calls = octavia.calls.slice(from);
+    assert.deepEqual(
+      calls.filter((c) => c.method === 'DELETE'),
+      [],
+      'berth never deletes a member',
+    );
+    assert.deepEqual(memberChanges(calls), [
+      'h1 PUT 200 {"weight":0,"tags":["berth:weight=1"]}',
+      'h1 PUT 200 {"admin_state_up":false}',
+      'h1 PUT 200 {"weight":1,"admin_state_up":true,"tags":[]}',
+      'h2 PUT 200 {"weight":0,"tags":["berth:weight=1"]}',
+      'h2 PUT 200 {"admin_state_up":false}',
+      'h2 PUT 200 {"weight":1,"admin_state_up":true,"tags":[]}',
+    ]);
+    // Each change waits for the load balancer to be ACTIVE before and after it.
+    calls.forEach((c, i) => {
+      if (c.method !== 'PUT') return;
+      assert.match(calls[i - 1]?.path ?? '', /\/loadbalancers\//, `no ACTIVE check before call ${i}`);
+      assert.match(calls[i + 1]?.path ?? '', /\/loadbalancers\//, `no ACTIVE check after call ${i}`);
+    });
+    for (const h of HOSTS) {
+      const m = octavia.member(h.address, PORT)!;
+      assert.deepEqual([m.weight, m.admin_state_up], [1, true], `${h.name} is back in the pool`);
+      assert.equal(await hap.adminState(h.name), 0, `${h.name} is back in rotation in the data plane`);
+    }
+    assert.deepEqual(octavia.dataPlaneErrors, [], 'HAProxy followed every change');
+    assert.match(results[0]!.out, /h1\s+drain\s+ok/);
+    assert.match(results[0]!.out, /h1\s+undrain\s+ok/);
+  });
+
+  test('a host whose member was deleted (as the old playbook did) gets it created on its next rollout', async () => {
+    await octavia.removeMember('127.0.0.3', PORT);
+    const from = octavia.calls.length;
+    repo.commit({ 'services/web.yaml': service(world.images.web1) });
+    const results = await rollout();
+    assert.deepEqual(
+      results.map((r) => [r.host, r.code]),
+      [
+        ['h1', 0],
+        ['h2', 0],
+      ],
+      results.map((r) => r.out).join('\n'),
+    );
+    const calls = octavia.calls.slice(from);
+    assert.deepEqual(memberChanges(calls).slice(3), [
+      `h2 POST 201 {"address":"127.0.0.3","protocol_port":${PORT},"weight":1,"admin_state_up":true,"name":"h2"}`,
+    ]);
+    assert.ok(calls.every((c) => c.method !== 'DELETE'));
+    assert.equal(await hap.adminState('h2'), 0, 'h2 is in rotation again');
+  });
+});
