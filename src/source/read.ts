@@ -26,6 +26,7 @@ import {
 } from '../adapters/git.js';
 import { ExternalError, UsageError, type ConfigIssue } from '../model/errors.js';
 import { urlScheme } from '../model/location.js';
+import { sleep } from '../adapters/clock.js';
 import type { RepoFiles } from '../model/repo-files.js';
 
 export type { RepoFiles };
@@ -274,7 +275,7 @@ async function ensureCache(
       // Two runs fetching at once contend for ref locks; git leaves the repo intact, so waiting
       // and fetching again is safe, and usually finds nothing left to do.
       if (attempt >= 5 || !/\block\b|\.lock'/i.test(e.stderrLine)) throw e;
-      await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 50));
+      await sleep(50 * attempt + Math.random() * 50);
     }
   }
 }

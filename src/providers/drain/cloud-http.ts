@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { sleep } from '../../adapters/clock.js';
 
 /** No DELETE: berth never deletes anything in a load balancer, and this client cannot. */
 export type HttpMethod = 'GET' | 'POST' | 'PUT';
@@ -145,9 +146,7 @@ function once(call: HttpCall, policy: HttpPolicy): Promise<HttpAnswer> {
   });
 }
 
-function wait(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+const wait = (ms: number) => sleep(ms);
 
 /**
  * Make `call`, retrying 429, 5xx and connection failures with backoff. Resolves with the last

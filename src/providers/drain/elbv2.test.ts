@@ -1,3 +1,4 @@
+// @slow: starts a real HAProxy (test/world) behind the local fake of the cloud API.
 /**
  * The aws-elbv2 provider, through the real AWS SDK, against a local fake of the documented ELBv2
  * Query API calls it makes (test/world/elbv2.ts: RegisterTargets, DeregisterTargets,

@@ -1,3 +1,4 @@
+// @slow: starts a real HAProxy (test/world) behind the local fake of the cloud API.
 /**
  * The octavia provider against local fakes of the documented OpenStack APIs it calls (Keystone v3
  * tokens and the Octavia v2 pool, member and load balancer endpoints: test/world/octavia.ts),

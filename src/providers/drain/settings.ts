@@ -1,6 +1,7 @@
 import { parseDuration } from '../../config/values.js';
 import { ConfigError } from '../../model/errors.js';
 import type { DrainTarget, SettingIssue } from './types.js';
+import { sleep as clockSleep } from '../../adapters/clock.js';
 
 /** Where load-balancer settings are written; group and host overrides keep the same keys. */
 export const SETTINGS_FILE = 'berth.yaml';
@@ -57,20 +58,13 @@ export function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new Error('aborted');
 }
 
-/** Sleep `ms`, or less when `signal` aborts (which then rejects). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortReason(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortReason(signal!));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/**
+ * Sleep `ms` (the one sleep of src/adapters/clock.ts); when `signal` aborts, stop early and
+ * reject with its reason, so a provider's wait ends the drain at once.
+ */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  await clockSleep(ms, signal);
+  if (signal?.aborted) throw abortReason(signal);
 }
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
