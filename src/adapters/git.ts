@@ -121,13 +121,18 @@ export function runGit(args: string[], opts: RunOptions & { allowExit?: number[]
         }
         let line: string;
         if (e.code === 'ENOENT' && !stderr) line = `cannot run git (${e.message}); is git installed?`;
-        else if (e.killed || e.signal) line = `timed out after ${Math.round(timeout / 1000)}s`;
+        else if (e.killed || e.signal)
+          line = `no answer within ${formatSeconds(timeout)} (it was stopped; --git-timeout sets the limit)`;
         else if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') line = 'output too large';
         else line = telling(stderr || e.message);
         reject(new GitError(command, where, line, { cause: err }));
       },
     );
   });
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }
 
 /** Run git and return its stdout as text, trailing newline removed. */

@@ -20,11 +20,19 @@ export interface RepoFlags {
   ageIdentity?: string;
   /** Where this host's env files go, instead of berth.yaml's env_dir. */
   envDir?: string;
+  /** Longest a clone or fetch may take, in milliseconds. */
+  gitTimeout?: number;
 }
 
 /** The flags as the library's source request. */
 export function sourceFrom(flags: RepoFlags): SourceRequest {
-  return { repo: flags.repo, env: flags.env, ref: flags.ref, cacheDir: flags.cacheDir ?? defaultCacheDir() };
+  return {
+    repo: flags.repo,
+    env: flags.env,
+    ref: flags.ref,
+    cacheDir: flags.cacheDir ?? defaultCacheDir(),
+    networkTimeoutMs: flags.gitTimeout,
+  };
 }
 
 /** The flags as the library's host request. */

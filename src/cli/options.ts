@@ -1,4 +1,28 @@
 import { Option, type Command } from 'commander';
+import { parseDuration } from '../config/values.js';
+import { UsageError } from '../model/errors.js';
+
+/** A commander parser for a duration flag (`30s`, `5m`, `1500ms`), in milliseconds. */
+export function durationFlag(flag: string): (v: string) => number {
+  return (v) => {
+    const ms = parseDuration(v);
+    if (typeof ms !== 'number') throw new UsageError(`${flag}: ${ms.error}`);
+    if (ms <= 0) throw new UsageError(`${flag} must be longer than 0`);
+    return ms;
+  };
+}
+
+/** Options of every command that reaches a host's engine. */
+export function engineOptions(cmd: Command): Command {
+  return cmd.addOption(
+    new Option(
+      '--engine-timeout <duration>',
+      'longest wait for one answer from the Docker engine (default 60s)',
+    )
+      .env('BERTH_ENGINE_TIMEOUT')
+      .argParser(durationFlag('--engine-timeout')),
+  );
+}
 
 /** Options shared by every command that reads a state repo. */
 export function repoOptions(cmd: Command): Command {
@@ -26,5 +50,13 @@ export function repoOptions(cmd: Command): Command {
       new Option('--age-identity <file>', "this host's age identity for secrets/*.age").env(
         'BERTH_AGE_IDENTITY',
       ),
+    )
+    .addOption(
+      new Option(
+        '--git-timeout <duration>',
+        'longest a clone or fetch of the state repo may take (default 120s)',
+      )
+        .env('BERTH_GIT_TIMEOUT')
+        .argParser(durationFlag('--git-timeout')),
     );
 }

@@ -25,6 +25,8 @@ export interface SourceRequest {
   ref?: string;
   /** Where cached clones of remote repos live. */
   cacheDir: string;
+  /** Longest a clone or fetch may take (default: the git adapter's). */
+  networkTimeoutMs?: number;
 }
 
 /** What the person or the caller says about this host, over what the repo says. */

@@ -101,14 +101,30 @@ export interface ConvergeOptions {
   now?: () => Date;
 }
 
-/** Read, render, observe and plan; reads only, so it needs no lock. */
-export async function prepareHost(host: Host, req: HostRequest, signal?: AbortSignal): Promise<Prepared> {
+/** What the host should run, read from the repo and rendered for it: no look at the host's containers yet. */
+export interface Wanted {
+  desired: DesiredState;
+  warnings: ConfigIssue[];
+}
+
+/**
+ * Read the repo at its commit and render it for the host (secrets included). Slow network
+ * work (a git fetch) happens here, before the host's lock is taken, so a remote that hangs
+ * never keeps the host locked.
+ */
+export async function wantedFor(host: Host, req: HostRequest, signal?: AbortSignal): Promise<Wanted> {
   const loaded = await loadRepo(req.source, signal);
   const desired = await desiredFor(loaded, host.target.name, {
     env: req.source.env,
     overrides: req.overrides,
     digestKey: () => host.state.digestKey(),
   });
+  return { desired, warnings: loaded.warnings };
+}
+
+/** Observe the host once and plan; reads only. Under the lock when the plan is to be carried out. */
+export async function planFor(host: Host, wanted: Wanted, req: HostRequest): Promise<Prepared> {
+  const { desired } = wanted;
   const opts = { adopt: req.adopt, allowEmpty: req.allowEmpty };
   const [observed, leftover] = await Promise.all([
     observeHost(host.engine, host.files, desired),
@@ -121,7 +137,12 @@ export async function prepareHost(host: Host, req: HostRequest, signal?: AbortSi
     observed.rotation = await observeRotation(desired, leftover);
     plan = planHost(desired, observed, opts);
   }
-  return { desired, observed, plan, warnings: loaded.warnings };
+  return { desired, observed, plan, warnings: wanted.warnings };
+}
+
+/** Read, render, observe and plan; reads only, so it needs no lock. */
+export async function prepareHost(host: Host, req: HostRequest, signal?: AbortSignal): Promise<Prepared> {
+  return planFor(host, await wantedFor(host, req, signal), req);
 }
 
 /** A plan for `berth plan`, and who holds the host now if anyone (the plan may then change). */
@@ -135,8 +156,8 @@ export async function previewHost(
 }
 
 /**
- * Converge the host once: take its lock (so crash recovery and every change happen with no
- * other berth acting on it), plan, and carry the plan out.
+ * Converge the host once: read what it should run, take its lock (so observing, crash recovery
+ * and every change happen with no other berth acting on it), plan, and carry the plan out.
  * @throws HostBusyError when another berth holds the host (after `waitLockMs`).
  */
 export async function convergeHost(
@@ -146,17 +167,25 @@ export async function convergeHost(
 ): Promise<HostOutcome> {
   const reporter = opts.reporter ?? silentPipelineReporter;
   const signal = opts.signal;
+  const wanted = await wantedFor(host, req, signal);
+  reporter.warnings(wanted.warnings);
+  if (signal?.aborted)
+    return {
+      status: 'cancelled',
+      steps: [],
+      error: 'cancelled before anything changed',
+      warnings: wanted.warnings,
+    };
   let lock;
   try {
     lock = await host.state.lock({ command: opts.command }, { waitMs: opts.waitLockMs, signal });
   } catch (e) {
     if (e instanceof CancelledError)
-      return { status: 'cancelled', steps: [], error: e.message, warnings: [] };
+      return { status: 'cancelled', steps: [], error: e.message, warnings: wanted.warnings };
     throw e;
   }
   try {
-    const { plan, desired, warnings } = await prepareHost(host, req, signal);
-    reporter.warnings(warnings);
+    const { plan, desired, warnings } = await planFor(host, wanted, req);
     const base = { plan, warnings, steps: [] as StepResult[] };
     if (plan.blockers.length) {
       return { ...base, status: 'blocked', error: 'the plan is blocked; nothing was applied' };

@@ -16,6 +16,8 @@ export interface HostTarget {
   docker: string;
   /** A key file from before host state moved into the engine (see docker-state.ts). */
   legacyKeyFile?: string;
+  /** Longest wait for one answer from the engine (default: the docker adapter's 60 s). */
+  engineTimeoutMs?: number;
 }
 
 /** A host opened for the pipeline: its engine, its state, its files, through one connection. */
@@ -59,7 +61,7 @@ function checkEndpoint(endpoint: string): string {
 
 /** Open a host: nothing is asked of it until the pipeline asks. */
 export function openHost(target: HostTarget): Host {
-  const conn = dockerConnection({ host: target.docker });
+  const conn = dockerConnection({ host: target.docker, timeoutMs: target.engineTimeoutMs });
   return {
     target,
     engine: conn.engine,

@@ -406,3 +406,17 @@ test('after a killed apply: an aside container beside its successor is removed, 
     ['remove-aside aside-id'],
   );
 });
+
+test('creating a container that mounts the host root or the Docker socket is planned, with a warning', () => {
+  const agent = svc('agent', {
+    volumes: ['/var/run/docker.sock:/var/run/docker.sock', '/:/host:ro', '/srv/x:/x'],
+  });
+  const plan = planHost(desired([agent]), host([]));
+  assert.deepEqual(plan.warnings, [
+    'agent: mounts the Docker socket (/var/run/docker.sock:/var/run/docker.sock): it can control every container on this host',
+    "agent: mounts the host's root folder (/:/host:ro): it can read and change every file on this host",
+  ]);
+  assert.equal(plan.blockers.length, 0);
+  // Left as it runs, it is not repeated on every plan.
+  assert.deepEqual(planHost(desired([agent]), host([agent])).warnings, []);
+});

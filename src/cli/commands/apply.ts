@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../../config/values.js';
 import { UsageError } from '../../model/errors.js';
 import { convergeHost, type HostOutcome, type PipelineReporter } from '../../host/pipeline.js';
 import { planText, summary } from '../../reconcile/format.js';
@@ -8,7 +7,7 @@ import { checkStoreLocation } from '../../store/registry.js';
 import { printWarnings, repoLabel, requestFrom } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
 import { colorPlan, consoleReporter, paint, printJson, useColor } from '../output.js';
-import { repoOptions } from '../options.js';
+import { durationFlag, engineOptions, repoOptions } from '../options.js';
 import { cancelOnSignals } from '../signals.js';
 import { hostFrom, planJson, type PlanFlags } from './plan.js';
 
@@ -24,14 +23,8 @@ function positiveInt(v: string): number {
   return n;
 }
 
-function duration(v: string): number {
-  const ms = parseDuration(v);
-  if (typeof ms !== 'number') throw new UsageError(`--wait-lock: ${ms.error}`);
-  return ms;
-}
-
 export function registerApply(program: Command): void {
-  repoOptions(program.command('apply'))
+  engineOptions(repoOptions(program.command('apply')))
     .description('converge this host (the engine at DOCKER_HOST) with the state repo, once')
     .option('--adopt', 'take over same-named containers berth did not create')
     .option('--allow-empty', 'allow a repo without services to remove every managed container')
@@ -40,7 +33,7 @@ export function registerApply(program: Command): void {
     .option(
       '--wait-lock <duration>',
       'wait this long (e.g. 5m) for another berth acting on this host',
-      duration,
+      durationFlag('--wait-lock'),
     )
     .option('--json', 'print the plan and the outcome as JSON')
     .action(async (flags: ApplyFlags) => {

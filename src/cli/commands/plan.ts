@@ -7,11 +7,12 @@ import { defaultStorePath } from '../../store/paths.js';
 import { storeDir } from '../../store/registry.js';
 import { printWarnings, requestFrom, type RepoFlags } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
-import { repoOptions } from '../options.js';
+import { engineOptions, repoOptions } from '../options.js';
 import { colorPlan, paint, printJson, useColor } from '../output.js';
 import path from 'node:path';
 
 export interface PlanFlags extends RepoFlags {
+  engineTimeout?: number;
   adopt?: boolean;
   allowEmpty?: boolean;
   json?: boolean;
@@ -21,6 +22,7 @@ export interface PlanFlags extends RepoFlags {
 /** The host the flags and DOCKER_HOST name, as the pipeline opens it. */
 export function hostFrom(flags: PlanFlags) {
   const target = localTarget(flags.host);
+  if (flags.engineTimeout !== undefined) target.engineTimeoutMs = flags.engineTimeout;
   // Before host state moved into the engine, the digest key lived beside the record.
   const dir = storeDir(flags.store ?? defaultStorePath());
   if (dir) target.legacyKeyFile = path.join(dir, 'secret-digest.key');
@@ -53,7 +55,7 @@ export function planJson(plan: Plan): unknown {
 }
 
 export function registerPlan(program: Command): void {
-  repoOptions(program.command('plan'))
+  engineOptions(repoOptions(program.command('plan')))
     .description('what apply would do on this host, each action with its reason (exit 0: none, 2: changes)')
     .option('--adopt', 'plan to take over same-named containers berth did not create')
     .option('--allow-empty', 'allow a repo without services to remove every managed container')
