@@ -2,7 +2,8 @@ import { ConfigError, UsageError } from '../model/errors.js';
 import type { DesiredState, Inventory, InventoryHost, StateRepo } from '../model/service.js';
 import { looksLikeTemplate, parseTemplate } from '../template/parse.js';
 import { renderTemplate, type RenderContext, type SecretAnswer } from '../template/render.js';
-import { renderService, type HostContext } from './templates.js';
+import { mapStrings, renderService, type HostContext } from './templates.js';
+import { dotted } from './yaml-file.js';
 
 /** What templates need beyond the repo and the host. */
 export interface RenderOptions {
@@ -122,28 +123,21 @@ function loadBalancerFor(repo: StateRepo, ctx: HostContext): DesiredState['loadB
   const { provider, ...rest } = merged;
   if (typeof provider !== 'string' || provider === '') return undefined;
   const rctx: RenderContext = { host: ctx.host, groups: ctx.groups, env: ctx.env, service: {} };
-  const renderValue = (v: unknown, where: string): unknown => {
-    if (typeof v === 'string') {
-      if (!looksLikeTemplate(v)) return v;
-      const parsed = parseTemplate(v);
-      const r = parsed.ok ? renderTemplate(parsed.template, rctx) : parsed;
-      if (!r.ok) {
-        throw new ConfigError([
-          {
-            file: 'berth.yaml',
-            path: where,
-            message: `${r.error.message} (for host ${ctx.host.name})`,
-            severity: 'error',
-          },
-        ]);
-      }
-      return r.value;
+  const settings = mapStrings(rest, ['load_balancer'], (v, where) => {
+    if (!looksLikeTemplate(v)) return v;
+    const parsed = parseTemplate(v);
+    const r = parsed.ok ? renderTemplate(parsed.template, rctx) : parsed;
+    if (!r.ok) {
+      throw new ConfigError([
+        {
+          file: 'berth.yaml',
+          path: dotted(where),
+          message: `${r.error.message} (for host ${ctx.host.name})`,
+          severity: 'error',
+        },
+      ]);
     }
-    if (Array.isArray(v)) return v.map((x, i) => renderValue(x, `${where}[${i}]`));
-    if (v && typeof v === 'object') {
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renderValue(x, `${where}.${k}`)]));
-    }
-    return v;
-  };
-  return { provider, settings: renderValue(rest, 'load_balancer') as Record<string, unknown> };
+    return r.value;
+  });
+  return { provider, settings: settings as Record<string, unknown> };
 }
