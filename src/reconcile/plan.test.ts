@@ -5,6 +5,7 @@ import type { DesiredState, ServiceSpec } from '../model/service.js';
 import { createSpec, envFileHeader, renderEnvFile } from './container.js';
 import { planText } from './format.js';
 import { planHost } from './plan.js';
+import { serviceSpec } from '../../test/support/specs.js';
 import { withSecretDigests } from './secrets.js';
 
 const REG = '127.0.0.1:5000';
@@ -12,21 +13,7 @@ const D1 = `sha256:9f3e${'1'.repeat(60)}`;
 const D2 = `sha256:ab12${'2'.repeat(60)}`;
 
 function svc(name: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    name,
-    image: `${REG}/team/${name}:1`,
-    env: {},
-    volumes: [],
-    labels: {},
-    networkMode: 'host',
-    restartPolicy: 'always',
-    init: true,
-    logOptions: {},
-    pull: 'missing',
-    drain: false,
-    file: `services/${name}.yaml`,
-    ...over,
-  };
+  return serviceSpec(name, { image: `${REG}/team/${name}:1`, pull: 'missing', ...over });
 }
 
 function desired(services: ServiceSpec[], over: Partial<DesiredState> = {}): DesiredState {
