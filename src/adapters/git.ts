@@ -89,6 +89,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** What to name in an error message instead of cwd (the user's repo, not our cache dir). */
   label?: string;
+  /** Stops git (SIGTERM) when it aborts, for a caller that is shutting down. */
+  signal?: AbortSignal;
 }
 
 /** What a finished git process printed. */
@@ -111,7 +113,15 @@ export function runGit(args: string[], opts: RunOptions & { allowExit?: number[]
     execFile(
       'git',
       args,
-      { cwd: opts.cwd, env: gitEnv(), timeout, maxBuffer: MAX_BUFFER, encoding: 'buffer', windowsHide: true },
+      {
+        cwd: opts.cwd,
+        env: gitEnv(),
+        timeout,
+        maxBuffer: MAX_BUFFER,
+        encoding: 'buffer',
+        windowsHide: true,
+        signal: opts.signal,
+      },
       (err, stdout, stderrBuf) => {
         const stderr = stderrBuf.toString('utf8');
         if (!err) return resolve({ stdout, stderr, code: 0 });
@@ -121,6 +131,7 @@ export function runGit(args: string[], opts: RunOptions & { allowExit?: number[]
         }
         let line: string;
         if (e.code === 'ENOENT' && !stderr) line = `cannot run git (${e.message}); is git installed?`;
+        else if (opts.signal?.aborted) line = 'stopped: berth is shutting down';
         else if (e.killed || e.signal)
           line = `no answer within ${formatSeconds(timeout)} (it was stopped; --git-timeout sets the limit)`;
         else if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') line = 'output too large';
@@ -406,4 +417,92 @@ export async function changedPaths(dir: string, opts: Partial<RunOptions> = {}):
     }
   }
   return paths;
+}
+
+/**
+ * The commit each of `refs` names on the remote at `url`, by asking the remote alone (`git
+ * ls-remote`): no objects are transferred, so it is what an agent can afford every interval
+ * to tell whether anything changed before it fetches. A ref the remote lacks is absent from
+ * the map. Runs without a repository (in `cwd`, any folder).
+ */
+export async function lsRemote(
+  url: string,
+  refs: string[],
+  opts: Partial<RunOptions> & { cwd: string },
+): Promise<Map<string, string>> {
+  // `--` so a URL that starts with "-" can never be taken for an option.
+  const { stdout } = await runGit(['ls-remote', '--', url, ...refs], {
+    timeoutMs: NETWORK_TIMEOUT_MS,
+    label: url,
+    ...opts,
+  });
+  const found = new Map<string, string>();
+  for (const line of stdout.toString('utf8').split('\n')) {
+    const [oid, ref] = line.split('\t');
+    if (oid && ref && /^[0-9a-f]{40,64}$/.test(oid)) found.set(ref, oid);
+  }
+  return found;
+}
+
+/** What `git verify-commit` found for one commit. */
+export interface CommitSignature {
+  /** True when git accepts the signature: made by a key the given trust settings allow. */
+  ok: boolean;
+  /** git's (or gpg's / ssh-keygen's) most telling line about the signature. */
+  detail: string;
+}
+
+/**
+ * Check the signature of `commit` with git's own verification: `config` carries the trust
+ * settings (`gpg.ssh.allowedSignersFile` for SSH signatures), `env` may point gpg at a private
+ * keyring (GNUPGHOME). An unsigned commit, or one signed by a key not allowed, is `ok: false`.
+ */
+export async function verifyCommit(
+  cwd: string,
+  commit: string,
+  opts: Partial<RunOptions> & { config?: Record<string, string>; env?: NodeJS.ProcessEnv } = {},
+): Promise<CommitSignature> {
+  if (!/^[0-9a-f]{40,64}$/.test(commit)) return { ok: false, detail: `not a commit id: ${commit}` };
+  const args = [
+    ...Object.entries(opts.config ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+    'verify-commit',
+    '--raw',
+    commit,
+  ];
+  const timeout = opts.timeoutMs ?? LOCAL_TIMEOUT_MS;
+  return new Promise((resolve, reject) => {
+    execFile(
+      'git',
+      args,
+      { cwd, env: { ...gitEnv(), ...opts.env }, timeout, maxBuffer: MAX_BUFFER, encoding: 'utf8' },
+      (err, _stdout, stderr) => {
+        const lines = stderr
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean);
+        const e = err as (NodeJS.ErrnoException & { killed?: boolean }) | null;
+        if (e && (e.killed || e.code === 'ENOENT')) {
+          return reject(
+            new GitError('verify-commit', redact(opts.label ?? cwd), e.killed ? 'timed out' : e.message),
+          );
+        }
+        const plain = lines.filter((l) => !l.startsWith('[GNUPG:]'));
+        // gpg's --raw status lines say what was found; ssh-keygen and git speak plainly.
+        const status = (tag: string) => lines.find((l) => l.startsWith(`[GNUPG:] ${tag} `));
+        const sshKey = /key (SHA256:\S+)/.exec(plain.join(' '))?.[1];
+        let detail: string;
+        if (!err) {
+          const valid = status('VALIDSIG');
+          detail = valid ? `good signature by ${valid.split(' ')[2]}` : (plain[0] ?? 'good signature');
+        } else if (lines.length === 0) detail = 'the commit is not signed';
+        else if (status('ERRSIG') || status('NO_PUBKEY'))
+          detail = `signed by a key that is not allowed (${(status('ERRSIG') ?? status('NO_PUBKEY'))!.split(' ')[2]})`;
+        else if (status('BADSIG')) detail = 'the signature does not match the commit (BADSIG)';
+        else if (plain.some((l) => /no principal matched/i.test(l)))
+          detail = `signed by an SSH key that is not an allowed signer (${sshKey ?? 'unknown key'})`;
+        else detail = plain.filter((l) => !/^Good /.test(l)).pop() ?? plain.pop() ?? 'no valid signature';
+        resolve({ ok: !err, detail: redact(detail) });
+      },
+    );
+  });
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { CancelledError, ConfigError, ExternalError, HostBusyError, UsageError } from '../model/errors.js';
+import { registerAgent } from './commands/agent.js';
 import { registerApply } from './commands/apply.js';
 import { registerHistory } from './commands/history.js';
 import { registerPlan } from './commands/plan.js';
@@ -19,6 +20,7 @@ function program(): Command {
   registerRender(p);
   registerPlan(p);
   registerApply(p);
+  registerAgent(p);
   registerHistory(p);
   registerSecret(p);
   return p;

@@ -14,6 +14,7 @@ import {
   type InventoryInput,
   type ServiceInput,
 } from './schema.js';
+import { toAgentSettings } from './agent-schema.js';
 import { checkServiceTemplates, checkSettingsTemplates } from './templates.js';
 import { issueAt, parseYamlFile, type YamlFile, type YamlPath } from './yaml-file.js';
 import type { RepoFiles } from '../model/repo-files.js';
@@ -500,5 +501,6 @@ function toSettings(b: BerthInput, servicesDir: string): RepoSettings {
   };
   if (b.project !== undefined) settings.project = b.project;
   if (b.load_balancer) settings.loadBalancer = { ...b.load_balancer };
+  if (b.agent) settings.agent = toAgentSettings(b.agent);
   return settings;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FIELD_LIST, type FieldKey, type SERVICE_FIELDS, type ServiceField } from './fields.js';
 import { absPath, httpUrl, line, nonEmptyLine, envDirProblem } from './schema-parts.js';
+import { agentSchema } from './agent-schema.js';
 
 /** Service names become file names (`<env_dir>/<name>`) and container names. */
 export const SAFE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,62}$/;
@@ -176,6 +177,7 @@ export const berthSchema = z
       .optional()
       .describe('Where the host list comes from.')
       .meta({ default: { source: 'static' } }),
+    agent: agentSchema.optional(),
   })
   .meta({ title: 'berth.yaml', description: 'Settings of a berth state repo; every key is optional.' });
 

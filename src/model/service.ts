@@ -1,4 +1,5 @@
 import type { ServiceFieldValues } from '../config/fields.js';
+import type { AgentSettings } from './agent-settings.js';
 import type { ConfigIssue } from './errors.js';
 
 /** Health check settings of a service, durations in milliseconds. */
@@ -109,6 +110,8 @@ export interface RepoSettings {
   smoke: Record<string, Array<{ url: string; status: number }>>;
   /** Where hosts come from: `static` (inventory.yaml) or a discovery source with its settings. */
   inventory: { source: 'static' | 'aws-ec2'; [setting: string]: unknown };
+  /** How `berth agent` reports back (commit statuses, notifications). */
+  agent?: AgentSettings;
 }
 
 /** What one host should run. */
