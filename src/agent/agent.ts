@@ -358,7 +358,9 @@ export class Agent {
     }
     if (status === 'applied' || status === 'no-op' || status === 'held') {
       this.applied = { commit, at: deps.now(), result: status, loaded };
-      if (this.failure?.commit === commit) this.failure = undefined;
+      // Converged: whatever failed before (this commit or an older one) is behind us.
+      this.failure = undefined;
+      this.refused = undefined;
       metrics.consecutiveFailures.set(0);
       metrics.setCommit(metrics.appliedCommit, commit);
       this.last = this.summary(commit, trigger, status, started, outcome.applyId, outcome.error);
