@@ -636,3 +636,34 @@ test('files the reader could not read are reported with every other problem, and
     'services/web.yaml:3:1: invalid YAML: flow sequence in block collection must be sufficiently indented and end with a ]',
   ]);
 });
+
+test('rollout: max_unavailable is a number of hosts or a percentage; lease_expiry a duration', () => {
+  const settings = (yaml: string) =>
+    load({ 'berth.yaml': yaml, 'services/aa.yaml': 'image: a\n' }).repo?.settings;
+  assert.deepEqual(settings('rollout: { max_unavailable: 25% }\n')?.rollout, {
+    batch: 1,
+    maxUnavailable: '25%',
+  });
+  assert.deepEqual(settings('rollout: { max_unavailable: 2, lease_expiry: 1m }\n')?.rollout, {
+    batch: 1,
+    maxUnavailable: 2,
+    leaseExpiryMs: 60_000,
+  });
+  const errors = (yaml: string) => report({ 'berth.yaml': yaml, 'services/aa.yaml': 'image: a\n' });
+  assert.match(
+    errors('rollout: { max_unavailable: 0 }\n').join('\n'),
+    /berth\.yaml:1:29 rollout\.max_unavailable: .*at least 1/,
+  );
+  assert.match(
+    errors('rollout: { max_unavailable: 150% }\n').join('\n'),
+    /rollout\.max_unavailable: .*"150%" is not a number of hosts or a percentage from 1% to 100%/,
+  );
+  assert.match(
+    errors('rollout: { lease_expiry: 500ms }\n').join('\n'),
+    /rollout\.lease_expiry: lease_expiry must be at least 1s/,
+  );
+  assert.match(
+    errors('rollout: { lease_expiry: soon }\n').join('\n'),
+    /rollout\.lease_expiry: invalid duration "soon"/,
+  );
+});

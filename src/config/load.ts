@@ -478,7 +478,11 @@ function toSettings(b: BerthInput, servicesDir: string): RepoSettings {
     servicesDir,
     secretsDir: b.secrets_dir ?? DEFAULT_SECRETS_DIR,
     environments,
-    rollout: { batch: b.rollout?.batch ?? 1, maxUnavailable: b.rollout?.max_unavailable ?? 1 },
+    rollout: {
+      batch: b.rollout?.batch ?? 1,
+      maxUnavailable: (b.rollout?.max_unavailable ?? 1) as RepoSettings['rollout']['maxUnavailable'],
+      ...(b.rollout?.lease_expiry !== undefined ? { leaseExpiryMs: b.rollout.lease_expiry } : {}),
+    },
     smoke,
     inventory: b.inventory ? { ...b.inventory } : { source: 'static' },
   };

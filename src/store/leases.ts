@@ -213,13 +213,3 @@ function full(req: LeaseRequest, r: Extract<LeaseAttempt, { ok: false }>): strin
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
-
-/**
- * How many hosts of a group may be out at once: a number as is, a percentage of the group's
- * hosts rounded down, never below 1 (0 would keep every change that needs a drain waiting).
- */
-export function leaseCap(maxUnavailable: number | string, groupSize: number): number {
-  if (typeof maxUnavailable === 'number') return Math.max(1, Math.floor(maxUnavailable));
-  const pct = Number(maxUnavailable.replace(/%$/, ''));
-  return Math.max(1, Math.floor((pct * groupSize) / 100));
-}
