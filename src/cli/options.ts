@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { Option, type Command } from 'commander';
+import { defaultStorePath } from '../store/paths.js';
 
 /** Options shared by every command that reads a state repo. */
 export function repoOptions(cmd: Command): Command {
@@ -27,4 +29,20 @@ export function repoOptions(cmd: Command): Command {
         'BERTH_AGE_IDENTITY',
       ),
     );
+}
+
+/** `--store`: the deployment record, a SQLite path or a postgres:// URL (or BERTH_STORE). */
+export function storeOption(): Option {
+  return new Option(
+    '--store <path|url>',
+    `deployment record: a SQLite file, or postgres://USER@HOST/DB for a fleet (default ${defaultStorePath()})`,
+  ).env('BERTH_STORE');
+}
+
+/** `--spool-dir`: where a networked record keeps outcomes while it cannot be reached. */
+export function spoolDirOption(): Option {
+  return new Option(
+    '--spool-dir <dir>',
+    `where outcomes wait while the record cannot be reached (default ${path.join(path.dirname(defaultStorePath()), 'spool')})`,
+  ).env('BERTH_SPOOL_DIR');
 }

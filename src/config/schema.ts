@@ -126,7 +126,9 @@ export const berthSchema = z
               "group's hosts (rounded down, at least 1). Held by leases in the record.",
           )
           .meta({ default: 1 }),
-        lease_expiry: duration('How long a lease lasts when its holder stops renewing it (it died), e.g. 30s.')
+        lease_expiry: duration(
+          'How long a lease lasts when its holder stops renewing it (it died), e.g. 30s.',
+        )
           .refine((ms) => ms >= 1000, { error: 'lease_expiry must be at least 1s' })
           .optional()
           .meta({ default: '30s' }),

@@ -213,6 +213,14 @@ export class SpooledStore implements Store {
     return this.inner.leases;
   }
 
+  /** Spool files of this store's applies that still wait to be written to the record. */
+  pending(): string[] {
+    const waiting = new Set(this.spool.waiting());
+    return [...this.applies_.values()]
+      .filter((a) => a.spooled && waiting.has(`${a.key}.jsonl`))
+      .map((a) => path.join(this.spool.dir, `${a.key}.jsonl`));
+  }
+
   /** The spool files this store wrote, for whoever reports the outcome. */
   spooledFiles(): string[] {
     return [...new Set([...this.applies_.values()].flatMap((a) => (a.spooled ? [a.spooled] : [])))];

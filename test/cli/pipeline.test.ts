@@ -232,7 +232,7 @@ describe('one pipeline, one lock per host', () => {
     assert.equal(now.web!.state, 'running');
     const lb = readFileSync(`${work}/lb.log`, 'utf8').trim().split('\n');
     assert.equal(lb.at(-1), 'undrain app-1 127.0.0.5', 'back in rotation');
-    const h = await berth(['history', '--json', '--store', `${work}/laptop/berth.db`]);
+    const h = await berth(['history', '--steps', '--json', '--store', `${work}/laptop/berth.db`]);
     const rows = JSON.parse(h.stdout) as Array<{ action: string; result: string; message?: string }>;
     assert.ok(
       rows.some((x) => x.action === 'rollback' && x.result === 'succeeded'),
