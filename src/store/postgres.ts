@@ -391,12 +391,17 @@ export class PostgresStore implements Store {
       throw this.failure(what, e);
     }
     let broken: Error | undefined;
+    // The server may end the connection between two queries (a shutdown); the client then emits
+    // 'error', which would crash berth without a listener. The next query fails as an outage.
+    const onError = (e: Error) => (broken = e);
+    client.on('error', onError);
     try {
       return await fn(client);
     } catch (e) {
       if (isOutage(e)) broken = e as Error;
       throw this.failure(what, e);
     } finally {
+      client.off('error', onError);
       // A connection that failed mid-way is thrown away, not handed to the next query.
       client.release(broken);
     }

@@ -129,6 +129,11 @@ test('a replay cut short by another outage leaves the file, and the next one doe
     assert.equal(first.written, 0);
     assert.equal(first.waiting, 1);
     assert.match(first.error ?? '', /ECONNREFUSED/);
+    assert.deepEqual(
+      readdirSync(s.spool.dir).map((f) => f.replace(/^[0-9a-f-]{36}/, 'KEY')),
+      ['KEY.jsonl'],
+      'back as it was, for the next try',
+    );
     s.state.failAfter = Infinity;
     assert.deepEqual(await s.spool.flush(s.flaky), { written: 1, waiting: 0 });
     assert.deepEqual(await recorded(s.db), expected, `cut after ${cut} writes`);

@@ -103,10 +103,8 @@ export class Spool {
   async flush(store: Store): Promise<FlushResult> {
     let written = 0;
     for (const name of this.waiting()) {
-      const claimed = path.join(
-        this.dir,
-        `${name.replace(/\.(\d+)\.(part|flushing)$/, '')}.${process.pid}.flushing`,
-      );
+      const key = name.replace(/\.jsonl$|\.\d+\.(part|flushing)$/, '');
+      const claimed = path.join(this.dir, `${key}.${process.pid}.flushing`);
       try {
         renameSync(path.join(this.dir, name), claimed);
       } catch {
@@ -118,7 +116,7 @@ export class Spool {
         written++;
       } catch (e) {
         // Put it back for the next try, whoever makes it.
-        const back = claimed.replace(/\.\d+\.flushing$/, '.jsonl');
+        const back = path.join(this.dir, `${key}.jsonl`);
         try {
           renameSync(claimed, back);
         } catch {
