@@ -49,15 +49,10 @@ const postgresPlugin: StorePlugin = {
     const notice = opts.onNotice ?? (() => undefined);
     const spool = new Spool(spoolDirFor(location, opts.spoolDir));
     if (spool.waiting().length) {
-      try {
-        const r = await spool.flush(store);
-        if (r.written)
-          notice(`${r.written} apply outcome(s) kept during an outage were written to the record`);
-        if (r.waiting) notice(`${r.waiting} apply outcome(s) still wait in ${spool.dir}: ${r.error ?? ''}`);
-      } catch (e) {
-        await store.close();
-        throw e;
-      }
+      const r = await spool.flush(store);
+      if (r.written) notice(`${r.written} apply outcome(s) kept during an outage were written to the record`);
+      if (r.waiting) notice(`${r.waiting} apply outcome(s) still wait in ${spool.dir}: ${r.error ?? ''}`);
+      for (const x of r.rejected ?? []) notice(`the record refused ${x.file} (${x.error}); it is kept there`);
     }
     return new SpooledStore(store, spool, notice);
   },

@@ -205,3 +205,23 @@ test('an error that is not an outage is not hidden in the spool', async () => {
   assert.deepEqual(s.spool.waiting(), []);
   await s.db.close();
 });
+
+test('a file the record refuses for another reason is set aside and does not block the others', async () => {
+  const s = setup();
+  s.state.down = true;
+  await anApply(s.spooled);
+  await anApply(s.spooled);
+  const [first] = s.spool.waiting();
+  // A file that names a time the record cannot take: not an outage, and no retry will fix it.
+  const file = path.join(s.spool.dir, first!);
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/"startedAt":"[^"]+"/, '"startedAt":"not a time"'));
+  s.state.down = false;
+  const r = await s.spool.flush(s.flaky);
+  assert.equal(r.written, 1);
+  assert.equal(r.waiting, 0);
+  assert.equal(r.rejected?.length, 1);
+  assert.match(r.rejected![0]!.error, /startedAt is not an ISO timestamp/);
+  assert.ok(r.rejected![0]!.file.endsWith('.rejected'));
+  assert.equal((await s.db.applies()).length, 1);
+  await s.db.close();
+});

@@ -52,6 +52,8 @@ export interface FlushResult {
   waiting: number;
   /** Why the rest is still waiting. */
   error?: string;
+  /** Files the record refused for a reason other than an outage, set aside with why. */
+  rejected?: Array<{ file: string; error: string }>;
 }
 
 export class Spool {
@@ -97,11 +99,20 @@ export class Spool {
   }
 
   /**
-   * Write every waiting apply to `store`, oldest file first; stop at the first outage and leave
-   * the rest for later. Safe to run in several processes at once.
+   * Write every waiting apply to `store`; stop at the first outage and leave the rest for later.
+   * A file the record refuses for another reason (it cannot be made sense of) is set aside as
+   * `<key>.rejected`, kept for a person to look at, so it never blocks the others. Safe to run
+   * in several processes at once.
    */
   async flush(store: Store): Promise<FlushResult> {
     let written = 0;
+    const rejected: FlushResult['rejected'] = [];
+    const result = (error?: string): FlushResult => {
+      const r: FlushResult = { written, waiting: this.waiting().length };
+      if (error !== undefined) r.error = error;
+      if (rejected.length) r.rejected = rejected;
+      return r;
+    };
     for (const name of this.waiting()) {
       const key = name.replace(/\.jsonl$|\.\d+\.(part|flushing)$/, '');
       const claimed = path.join(this.dir, `${key}.${process.pid}.flushing`);
@@ -115,19 +126,19 @@ export class Spool {
         rmSync(claimed, { force: true });
         written++;
       } catch (e) {
-        // Put it back for the next try, whoever makes it.
-        const back = path.join(this.dir, `${key}.jsonl`);
+        const outage = e instanceof StoreUnavailableError;
+        // An outage: back for the next try, whoever makes it. Anything else: set aside.
+        const to = path.join(this.dir, `${key}.${outage ? 'jsonl' : 'rejected'}`);
         try {
-          renameSync(claimed, back);
+          renameSync(claimed, to);
         } catch {
           // Left as .flushing: replayed once this process is gone.
         }
-        const waiting = this.waiting().length;
-        if (e instanceof StoreUnavailableError) return { written, waiting, error: e.message };
-        throw e;
+        if (outage) return result((e as Error).message);
+        rejected.push({ file: to, error: (e as Error).message });
       }
     }
-    return { written, waiting: this.waiting().length };
+    return result();
   }
 }
 
@@ -320,6 +331,8 @@ export class SpooledStore implements Store {
         const r = await this.spool.flush(this.inner);
         if (r.written)
           this.onSpool(`the record answers again: ${r.written} apply outcome(s) written from the spool`);
+        for (const x of r.rejected ?? [])
+          this.onSpool(`the record refused ${x.file} (${x.error}); it is kept there`);
       }
     } catch (e) {
       // The outcome stays in the spool; the next berth to reach the record writes it.
