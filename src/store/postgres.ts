@@ -574,7 +574,9 @@ async function version(c: Client): Promise<number> {
 class PostgresLeases implements LeaseBackend {
   constructor(private readonly store: PostgresStore) {}
 
-  private static readonly LIVE = `(expires_at >= now() OR pg_postmaster_start_time() + ttl_ms * interval '1 millisecond' >= now())`;
+  // clock_timestamp(), not now(): now() is when the transaction began, which may be long before
+  // this statement when it waited for another host's lease change.
+  private static readonly LIVE = `(expires_at >= clock_timestamp() OR pg_postmaster_start_time() + ttl_ms * interval '1 millisecond' >= clock_timestamp())`;
 
   async tryAcquire(req: LeaseRequest): Promise<LeaseAttempt> {
     const token = randomUUID();
@@ -606,7 +608,7 @@ class PostgresLeases implements LeaseBackend {
         for (const g of req.groups) {
           await c.query(
             `INSERT INTO berth.leases (scope, grp, holder, token, command, ttl_ms, acquired_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6::integer, now(), now() + $6::integer * interval '1 millisecond')
+             VALUES ($1, $2, $3, $4, $5, $6::integer, clock_timestamp(), clock_timestamp() + $6::integer * interval '1 millisecond')
              ON CONFLICT (scope, grp, holder) DO UPDATE SET token = EXCLUDED.token, command = EXCLUDED.command,
                ttl_ms = EXCLUDED.ttl_ms, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at`,
             [req.scope, g.name, req.holder, token, req.command, req.ttlMs],
@@ -624,7 +626,7 @@ class PostgresLeases implements LeaseBackend {
   async renew(req: LeaseRequest, token: string): Promise<boolean> {
     return this.store.withClient('renewing a lease', async (c) => {
       const r = await c.query(
-        `UPDATE berth.leases SET expires_at = now() + ttl_ms * interval '1 millisecond'
+        `UPDATE berth.leases SET expires_at = clock_timestamp() + ttl_ms * interval '1 millisecond'
          WHERE scope = $1 AND holder = $2 AND token = $3 AND ${PostgresLeases.LIVE}`,
         [req.scope, req.holder, token],
       );
