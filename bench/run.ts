@@ -3,15 +3,21 @@
  * registry, beside the engine's own floor for the same work. Writes docs/benchmarks.md.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import Docker from 'dockerode';
 import { startWorld } from '../test/world/index.js';
 import { startHaproxy } from '../test/world/haproxy.js';
 import { createRepo } from '../test/support/repo.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
+import { openPostgresStore } from '../src/store/postgres.js';
+import { openStore } from '../src/store/registry.js';
+import type { Store } from '../src/store/types.js';
+import { startPostgres } from '../test/world/postgres.js';
 import { listTree, readBlobs } from '../src/adapters/git.js';
 import { readStateRepo } from '../src/source/read.js';
 import { gitIn } from '../test/support/git.js';
@@ -258,6 +264,198 @@ async function benchRead(): Promise<ReadRow> {
   }
 }
 
+interface RecordRow {
+  store: string;
+  /** Applies and actions written per second through the Store API, one writer as an apply writes. */
+  rowsPerSecond: number;
+  /** Median time of `deploys` (the default `berth history`) and of `history --steps`, 100,000 actions. */
+  deploysMs: number;
+  stepsMs: number;
+  filteredMs: number;
+}
+
+/**
+ * Issue 12: the record itself, SQLite against a real PostgreSQL on loopback. Rows written per
+ * second by one writer doing what an apply does (begin and finish an apply and its actions),
+ * then `berth history` queries over 100,000 actions (20,000 applies in deploys of 3 hosts).
+ */
+async function benchRecord(): Promise<RecordRow[]> {
+  const pg = await startPostgres();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-rec-'));
+  try {
+    const rows: RecordRow[] = [];
+    for (const kind of ['sqlite', 'postgres'] as const) {
+      const fresh = async (name: string) =>
+        kind === 'sqlite'
+          ? openSqliteStore(path.join(tmp, `${name}.db`))
+          : openPostgresStore(await pg.createDatabase(name));
+      // Writes.
+      const w = await fresh('writes');
+      const applies = 100;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < applies; i++) {
+        const at = new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString();
+        const id = await w.beginApply({
+          host: 'h1',
+          ref: 'staging',
+          repo: 'r',
+          startedAt: at,
+          env: 'staging',
+        });
+        for (const action of ['pull', 'lease', 'drain', 'recreate', 'health', 'undrain']) {
+          const a = await w.beginAction(id, { service: 'web', action, cause: 'bench', startedAt: at });
+          await w.finishAction(a, { result: 'succeeded', finishedAt: at });
+        }
+        await w.finishApply(id, { result: 'succeeded', finishedAt: at });
+      }
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      await w.close();
+      // Reads over 100,000 actions.
+      const r =
+        kind === 'sqlite'
+          ? await sqliteWithHistory(path.join(tmp, 'reads.db'))
+          : await postgresWithHistory(await pg.createDatabase('reads'));
+      const timeQuery = async (q: () => Promise<unknown>) => {
+        const out: number[] = [];
+        for (let i = 0; i < RUNS; i++) out.push(await timeAsync(q));
+        return median(out);
+      };
+      rows.push({
+        store: kind === 'sqlite' ? 'SQLite' : 'PostgreSQL',
+        rowsPerSecond: (applies * 7) / seconds,
+        deploysMs: await timeQuery(() => r.deploys({ limit: 50 })),
+        stepsMs: await timeQuery(() => r.history({ limit: 50 })),
+        filteredMs: await timeQuery(() =>
+          r.deploys({ host: 'h2', result: 'failed', service: 'svc7', limit: 50 }),
+        ),
+      });
+      await r.close();
+    }
+    return rows;
+  } finally {
+    await pg.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const HISTORY_APPLIES = 20_000;
+const HISTORY_ACTIONS = ['pull', 'lease', 'drain', 'recreate', 'health'];
+
+/** A PostgreSQL record holding 20,000 applies (deploys of 3 hosts, one in 50 failed) of 5 actions each. */
+async function postgresWithHistory(url: string): Promise<Store> {
+  const store = await openPostgresStore(url);
+  await store.withClient('bench', async (c) => {
+    await c.query(`INSERT INTO berth.applies (deploy_id, env, command, host, state_commit, ref, repo, started_at, finished_at, result)
+      SELECT 'd' || (g / 3), 'staging', 'berth deploy', 'h' || (g % 3), md5(g::text), 'staging', 'repo',
+        timestamptz '2026-01-01' + g * interval '1 minute', timestamptz '2026-01-01' + g * interval '1 minute' + interval '5 s',
+        CASE WHEN g % 50 = 0 THEN 'failed' ELSE 'succeeded' END
+      FROM generate_series(1, ${HISTORY_APPLIES}) g`);
+    await c.query(`INSERT INTO berth.actions (apply_id, service, action, cause, host, state_commit, git_commit, result,
+        started_at, finished_at, duration_ms)
+      SELECT p.id, 'svc' || (p.id % 20), (ARRAY['${HISTORY_ACTIONS.join("','")}'])[k], 'bench', p.host, p.state_commit,
+        substr(md5(p.id::text || k::text), 1, 10), 'succeeded', p.started_at + k * interval '1 s',
+        p.started_at + k * interval '1 s', 1000
+      FROM berth.applies p, generate_series(1, ${HISTORY_ACTIONS.length}) k`);
+    await c.query('ANALYZE berth.applies');
+    await c.query('ANALYZE berth.actions');
+  });
+  return store;
+}
+
+/** The same history in a SQLite record. */
+async function sqliteWithHistory(file: string): Promise<Store> {
+  await openSqliteStore(file).close();
+  const db = new Database(file);
+  const apply =
+    db.prepare(`INSERT INTO applies (deploy_id, env, command, host, state_commit, ref, repo, started_at, finished_at, result)
+    VALUES (?, 'staging', 'berth deploy', ?, ?, 'staging', 'repo', ?, ?, ?) RETURNING id`);
+  const action =
+    db.prepare(`INSERT INTO actions (apply_id, service, action, cause, host, state_commit, git_commit, result,
+    started_at, finished_at, duration_ms) VALUES (?, ?, ?, 'bench', ?, ?, ?, 'succeeded', ?, ?, 1000)`);
+  db.transaction(() => {
+    for (let g = 1; g <= HISTORY_APPLIES; g++) {
+      const at = new Date(Date.UTC(2026, 0, 1) + g * 60_000).toISOString();
+      const commit = createHash('md5').update(String(g)).digest('hex');
+      const host = `h${g % 3}`;
+      const result = g % 50 === 0 ? 'failed' : 'succeeded';
+      const { id } = apply.get(`d${Math.floor(g / 3)}`, host, commit, at, at, result) as { id: number };
+      for (const a of HISTORY_ACTIONS)
+        action.run(id, `svc${id % 20}`, a, host, commit, commit.slice(0, 10), at, at);
+    }
+  })();
+  db.exec('ANALYZE');
+  db.close();
+  return openSqliteStore(file);
+}
+
+interface OverheadRow {
+  sqlite: number;
+  postgres: number;
+  /** In-process: open the record, write one apply of four steps, close it. */
+  recordSqlite: number;
+  recordPostgres: number;
+}
+
+/** What the record costs one apply, without the rest of it: open, one apply of four steps, close. */
+async function recordOnce(location: string, spoolDir: string): Promise<number> {
+  return timeAsync(async () => {
+    const store = await openStore(location, { spoolDir });
+    const at = new Date().toISOString();
+    const id = await store.beginApply({
+      host: 'h1',
+      ref: 'main',
+      repo: 'r',
+      startedAt: at,
+      command: 'bench',
+    });
+    for (const action of ['pull', 'write-env', 'recreate', 'health']) {
+      const a = await store.beginAction(id, { service: 'svc0', action, cause: 'bench', startedAt: at });
+      await store.finishAction(a, { result: 'succeeded', finishedAt: at });
+    }
+    await store.finishApply(id, { result: 'succeeded', finishedAt: at });
+    await store.close();
+  });
+}
+
+/** A one-change apply (10 services, one env change) with its record in SQLite, then in PostgreSQL. */
+async function benchRecordOverhead(): Promise<OverheadRow> {
+  const [world, pg] = await Promise.all([startWorld(), startPostgres()]);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-ovh-'));
+  const svc = (i: number, bar = 'baz') =>
+    `image: ${world.images.web1}\npull: missing\nenv_vars:\n  PORT: '${31000 + i}'\n  BAR: ${bar}\n`;
+  const files: Record<string, string> = { 'berth.yaml': `env_dir: ${work}/env\n` };
+  for (let i = 0; i < 10; i++) files[`services/svc${i}.yaml`] = svc(i);
+  const repo = createRepo(files);
+  const flags = ['--repo', repo.dir, '--env', 'main', '--cache-dir', `${work}/cache`];
+  const env = { DOCKER_HOST: world.dockerHost, BERTH_SPOOL_DIR: `${work}/spool` };
+  try {
+    const out: Record<string, number[]> = { sqlite: [], postgres: [] };
+    const stores = { sqlite: `${work}/berth.db`, postgres: await pg.createDatabase('overhead') };
+    time(['apply', ...flags, '--store', stores.sqlite], env);
+    for (let r = 0; r < RUNS; r++) {
+      for (const kind of ['sqlite', 'postgres'] as const) {
+        repo.commit({ 'services/svc0.yaml': svc(0, `${kind}${r}`) });
+        out[kind]!.push(time(['apply', ...flags, '--store', stores[kind]], env));
+      }
+    }
+    const own: Record<string, number[]> = { sqlite: [], postgres: [] };
+    for (let r = 0; r < RUNS; r++) {
+      for (const kind of ['sqlite', 'postgres'] as const)
+        own[kind]!.push(await recordOnce(stores[kind], `${work}/spool`));
+    }
+    return {
+      sqlite: median(out.sqlite!),
+      postgres: median(out.postgres!),
+      recordSqlite: median(own.sqlite!),
+      recordPostgres: median(own.postgres!),
+    };
+  } finally {
+    await Promise.all([world.stop(), pg.stop()]);
+    repo.remove();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   const rows: Row[] = [];
   process.stderr.write('bench: reading the repo…\n');
@@ -268,6 +466,9 @@ async function main() {
   }
   process.stderr.write('bench: time out of rotation…\n');
   const rot = await benchRotation();
+  process.stderr.write('bench: the record, SQLite and PostgreSQL…\n');
+  const record = await benchRecord();
+  const overhead = await benchRecordOverhead();
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const lines = [
     '# Benchmarks',
@@ -316,6 +517,29 @@ async function main() {
     '| out of rotation | drain (no open sessions) | recreate incl. health wait | undrain | engine: bare recreate + one health interval |',
     '| ---: | ---: | ---: | ---: | ---: |',
     `| ${fmt(rot.outOfRotation)} | ${fmt(rot.drain)} | ${fmt(rot.recreate)} | ${fmt(rot.undrain)} | ${fmt(rot.floorRecreate + rot.interval)} |`,
+    '',
+    '## The record: SQLite and PostgreSQL (issue 12)',
+    '',
+    'PostgreSQL 15 on loopback (a private server, durability off as in the tests). Rows written: one',
+    'writer doing what an apply does (begin and finish an apply and six actions, one statement each),',
+    'so the figure is round trips, not bulk speed. Queries over 100,000 actions (20,000 applies in',
+    `deploys of 3 hosts), in this process; medians of ${RUNS} runs. "filtered" is`,
+    '`history --host h2 --result failed --service svc7`.',
+    '',
+    '| store | rows written per second | `history` (50 deploys with hosts and steps) | `history --steps` (50 steps) | filtered `history` |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...record.map(
+      (r) =>
+        `| ${r.store} | ${Math.round(r.rowsPerSecond)} | ${fmt(r.deploysMs)} | ${fmt(r.stepsMs)} | ${fmt(r.filteredMs)} |`,
+    ),
+    '',
+    "The apply's overhead: a whole `berth apply` process with one env change among 10 services, its",
+    'record in SQLite, then in PostgreSQL (alternating); and, in this process, what the record alone',
+    `costs one apply: open it, write an apply of four steps, close it. Medians of ${RUNS} runs.`,
+    '',
+    '| whole apply, SQLite | whole apply, PostgreSQL | difference | the record alone, SQLite | the record alone, PostgreSQL |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+    `| ${fmt(overhead.sqlite)} | ${fmt(overhead.postgres)} | ${fmt(overhead.postgres - overhead.sqlite)} | ${fmt(overhead.recordSqlite)} | ${fmt(overhead.recordPostgres)} |`,
     '',
   ];
   writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), lines.join('\n'));

@@ -154,15 +154,13 @@ function loadBerth(content: string | undefined, issues: ConfigIssue[]): LoadedBe
   const config = result.data;
   checkEnvironments(y, config, issues);
   // A setting whose feature is not here yet is refused, never read and ignored.
-  if (config.rollout !== undefined) {
+  if (config.rollout?.batch !== undefined) {
     issues.push(
       issueAt(
         y,
-        ['rollout'],
-        'rollout is used by `berth deploy`, which is not available in this version of berth; remove it',
-        {
-          at: 'key',
-        },
+        ['rollout', 'batch'],
+        'rollout.batch is used by `berth deploy`, which is not available in this version of berth; remove it',
+        { at: 'key' },
       ),
     );
   }
@@ -494,7 +492,11 @@ function toSettings(b: BerthInput, servicesDir: string): RepoSettings {
     servicesDir,
     secretsDir: b.secrets_dir ?? DEFAULT_SECRETS_DIR,
     environments,
-    rollout: { batch: b.rollout?.batch ?? 1, maxUnavailable: b.rollout?.max_unavailable ?? 1 },
+    rollout: {
+      batch: b.rollout?.batch ?? 1,
+      maxUnavailable: (b.rollout?.max_unavailable ?? 1) as RepoSettings['rollout']['maxUnavailable'],
+      ...(b.rollout?.lease_expiry !== undefined ? { leaseExpiryMs: b.rollout.lease_expiry } : {}),
+    },
     smoke,
     inventory: b.inventory ? { ...b.inventory } : { source: 'static' },
   };

@@ -7,7 +7,7 @@ import { defaultStorePath } from '../../store/paths.js';
 import { storeDir } from '../../store/registry.js';
 import { printWarnings, requestFrom, type RepoFlags } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
-import { engineOptions, repoOptions } from '../options.js';
+import { engineOptions, repoOptions, storeOption } from '../options.js';
 import { colorPlan, paint, printJson, useColor } from '../output.js';
 import path from 'node:path';
 
@@ -59,7 +59,7 @@ export function registerPlan(program: Command): void {
     .description('what apply would do on this host, each action with its reason (exit 0: none, 2: changes)')
     .option('--adopt', 'plan to take over same-named containers berth did not create')
     .option('--allow-empty', 'allow a repo without services to remove every managed container')
-    .option('--store <path>', `deployment record (default ${defaultStorePath()})`)
+    .addOption(storeOption())
     .option('--json', 'print the plan as JSON')
     .action(async (flags: PlanFlags) => {
       const { plan, warnings, busy } = await previewHost(hostFrom(flags), requestFrom(flags));
