@@ -2,7 +2,6 @@ import path from 'node:path';
 import { UsageError } from '../model/errors.js';
 import { urlScheme } from '../model/location.js';
 import { defaultStorePath } from './paths.js';
-import { openSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
 /**
@@ -18,7 +17,9 @@ export interface StorePlugin {
 
 const sqlitePlugin: StorePlugin = {
   schemes: ['sqlite'],
-  open: async (location) => openSqliteStore(location.replace(/^sqlite:(\/\/)?/i, '')),
+  // SQLite is loaded when a record is opened, which a no-op apply never does.
+  open: async (location) =>
+    (await import('./sqlite.js')).openSqliteStore(location.replace(/^sqlite:(\/\/)?/i, '')),
 };
 
 export const storePlugins: readonly StorePlugin[] = [sqlitePlugin];

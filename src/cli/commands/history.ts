@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { formatHistory } from '../../store/format.js';
 import { defaultStorePath } from '../../store/paths.js';
-import { openSqliteStore } from '../../store/sqlite.js';
 import { printJson, useColor } from '../output.js';
 
 export function registerHistory(program: Command): void {
@@ -13,6 +12,8 @@ export function registerHistory(program: Command): void {
     .option('--limit <n>', 'newest N records', (v) => Number.parseInt(v, 10), 50)
     .option('--json', 'print the records as JSON')
     .action(async (service: string | undefined, flags: { store?: string; limit: number; json?: boolean }) => {
+      // The record (and SQLite) is loaded only when the command runs.
+      const { openSqliteStore } = await import('../../store/sqlite.js');
       const store = openSqliteStore(flags.store ?? defaultStorePath());
       try {
         const rows = await store.history({ service, limit: flags.limit });
