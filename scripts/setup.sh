@@ -13,6 +13,8 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v git >/dev/null || need+=(git)
 # age and age-keygen: the secrets tests check that berth's encrypted files are age's own.
 command -v age >/dev/null && command -v age-keygen >/dev/null || need+=(age)
+# GNU time: the bench reads each command's peak memory from it (`npm run bench`).
+[ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need root to install: ${need[*]} (run with sudo)" >&2
