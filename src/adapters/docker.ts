@@ -60,7 +60,8 @@ function connection(endpoint: string): EngineAddress {
   }
 }
 
-interface EngineApiError extends Error {
+/** A failed call: an answer of the engine (engine-api.ts), or node's own connection error. */
+interface CallFailure extends Error {
   statusCode?: number;
   code?: string;
   json?: { message?: string } | null;
@@ -85,7 +86,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
   /** Every failure, as an ExternalError that says which engine and what we were doing. */
   const fail = (what: string, e: unknown): ExternalError => {
     if (e instanceof ExternalError) return e;
-    const err = e as EngineApiError;
+    const err = e as CallFailure;
     if (
       err.code === 'ENOENT' ||
       err.code === 'ECONNREFUSED' ||
@@ -111,7 +112,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
       throw fail(what, e);
     }
   };
-  const isStatus = (e: unknown, ...codes: number[]) => codes.includes((e as EngineApiError).statusCode ?? -1);
+  const isStatus = (e: unknown, ...codes: number[]) => codes.includes((e as CallFailure).statusCode ?? -1);
 
   // One credential lookup per registry and run: a helper may be slow, and a plan asks for
   // every service's tag.
@@ -144,7 +145,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
                 image = (await d.json<ApiContainerInspect>('GET', `/containers/${c.Id}/json`)).Config.Image;
               } catch (e) {
                 // Removed between list and inspect: keep what the list said.
-                if ((e as EngineApiError).statusCode !== 404) throw e;
+                if ((e as CallFailure).statusCode !== 404) throw e;
               }
             }
             return {
