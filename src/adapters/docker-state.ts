@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
 import { sleep } from './clock.js';
-import { followProgress, type ApiContainerInspect, type EngineApi } from './engine-api.js';
+import * as tar from 'tar-stream';
 import { CancelledError, ExternalError, HostBusyError } from '../model/errors.js';
 import type { LbState } from '../model/rotation.js';
 import type { DrainMarker, HeldLock, HostState, LockHolder, LockInfo } from './host-state.js';
@@ -66,8 +68,8 @@ export interface DockerStateOptions {
  * ExternalError naming the engine (the engine adapter's own wrapper).
  */
 export function dockerHostState(
-  docker: () => Promise<EngineApi>,
-  call: <T>(what: string, fn: (d: EngineApi) => Promise<T>) => Promise<T>,
+  docker: () => Promise<Dockerode>,
+  call: <T>(what: string, fn: (d: Dockerode) => Promise<T>) => Promise<T>,
   endpoint: string,
   opts: DockerStateOptions = {},
 ): HostState {
@@ -78,18 +80,20 @@ export function dockerHostState(
   const ensureImage = () =>
     (imageReady ??= call('prepare berth state image', async (d) => {
       try {
-        await d.json('GET', `/images/${STATE_IMAGE}/json`);
+        await d.getImage(STATE_IMAGE).inspect();
         return;
       } catch (e) {
         if (status(e) !== 404) throw e;
       }
       const [repo, tag] = STATE_IMAGE.split(':') as [string, string];
       // Two blocks of zeros: a tar archive with nothing in it.
-      const stream = await d.stream('POST', '/images/create', {
-        query: { fromSrc: '-', repo, tag },
-        body: Buffer.alloc(1024),
-      });
-      await followProgress(stream, () => undefined);
+      const stream = (await d.importImage(Readable.from([Buffer.alloc(1024)]), {
+        repo,
+        tag,
+      })) as NodeJS.ReadableStream;
+      await new Promise<void>((resolve, reject) =>
+        d.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+      );
     }).catch((e: unknown) => {
       imageReady = undefined;
       throw e;
@@ -104,18 +108,16 @@ export function dockerHostState(
     await ensureImage();
     return call(`create ${name}`, async (d) => {
       try {
-        const c = await d.json<{ Id: string }>('POST', '/containers/create', {
-          query: { name },
-          body: {
-            Image: STATE_IMAGE,
-            // Never run: the command only has to exist for the engine to accept the container.
-            Cmd: ['/berth-state'],
-            Labels: { [ROLE_LABEL]: name.replace(/^berth\./, ''), ...labels },
-            Env: env,
-            HostConfig: { NetworkMode: 'none' },
-          },
+        const c = await d.createContainer({
+          name,
+          Image: STATE_IMAGE,
+          // Never run: the command only has to exist for the engine to accept the container.
+          Cmd: ['/berth-state'],
+          Labels: { [ROLE_LABEL]: name.replace(/^berth\./, ''), ...labels },
+          Env: env,
+          HostConfig: { NetworkMode: 'none' },
         });
-        return c.Id;
+        return c.id;
       } catch (e) {
         if (status(e) === 409) return undefined;
         throw e;
@@ -126,7 +128,7 @@ export function dockerHostState(
   const inspectState = (name: string) =>
     call(`inspect ${name}`, async (d) => {
       try {
-        return await d.json<ApiContainerInspect>('GET', `/containers/${name}/json`);
+        return await d.getContainer(name).inspect();
       } catch (e) {
         if (status(e) === 404) return undefined;
         throw e;
@@ -136,7 +138,7 @@ export function dockerHostState(
   const removeState = (idOrName: string) =>
     call(`remove ${idOrName}`, async (d) => {
       try {
-        await d.json('DELETE', `/containers/${idOrName}`, { query: { force: true } });
+        await d.getContainer(idOrName).remove({ force: true });
       } catch (e) {
         if (status(e) !== 404) throw e;
       }
@@ -145,27 +147,26 @@ export function dockerHostState(
   /** The engine's clock: every holder and contender compares times on one clock. */
   const engineNow = () =>
     call('read the engine clock', async (d) => {
-      const info = await d.json<{ SystemTime?: string }>('GET', '/info');
+      const info = (await d.info()) as { SystemTime?: string };
       const t = Date.parse(info.SystemTime ?? '');
       return Number.isFinite(t) ? t : Date.now();
     });
 
   const writeHeartbeat = (id: string, at: number) =>
     call('renew the berth lock', async (d) => {
-      const tar = await tarStream();
       const pack = tar.pack();
       pack.entry({ name: HEARTBEAT_FILE, mode: 0o644 }, `${new Date(at).toISOString()}\n`);
       pack.finalize();
-      await d.json('PUT', `/containers/${id}/archive`, { query: { path: '/' }, body: pack });
+      await d.getContainer(id).putArchive(pack as unknown as NodeJS.ReadableStream, { path: '/' });
     });
 
   const readHeartbeat = (id: string) =>
     call('read the berth lock', async (d): Promise<number | undefined> => {
       let stream: NodeJS.ReadableStream;
       try {
-        stream = await d.stream('GET', `/containers/${id}/archive`, {
-          query: { path: `/${HEARTBEAT_FILE}` },
-        });
+        stream = (await d
+          .getContainer(id)
+          .getArchive({ path: `/${HEARTBEAT_FILE}` })) as NodeJS.ReadableStream;
       } catch (e) {
         if (status(e) === 404) return undefined;
         throw e;
@@ -310,7 +311,7 @@ export function dockerHostState(
 
 function drainMarkerIn(ops: {
   createState: (name: string, labels: Record<string, string>) => Promise<string | undefined>;
-  inspectState: (name: string) => Promise<ApiContainerInspect | undefined>;
+  inspectState: (name: string) => Promise<Dockerode.ContainerInspectInfo | undefined>;
   removeState: (idOrName: string) => Promise<void>;
 }): DrainMarker {
   const states: readonly string[] = ['ready', 'drain', 'maint', 'unknown'];
@@ -407,12 +408,9 @@ function legacyKey(file: string | undefined): Buffer | undefined {
   }
 }
 
-/** tar-stream, loaded at the first heartbeat: an apply that ends within one period never needs it. */
-const tarStream = () => import('tar-stream');
-
 /** The content of the first file in a tar stream, as text (small files only). */
 async function firstFile(stream: NodeJS.ReadableStream): Promise<string> {
-  const extract = (await tarStream()).extract();
+  const extract = tar.extract();
   let text: string | undefined;
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, body, next) => {

@@ -1,20 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import type Dockerode from 'dockerode';
 import { ExternalError } from '../model/errors.js';
 import type { ObservedContainer, ObservedImage } from '../model/observed.js';
 import type { ContainerCreateSpec, ContainerState, Engine, PullProgress } from './engine.js';
-import {
-  engineApi,
-  followProgress,
-  registryAuthHeader,
-  type ApiContainerInspect,
-  type ApiContainerSummary,
-  type ApiDistribution,
-  type ApiImageSummary,
-  type EngineAddress,
-  type EngineApi,
-} from './engine-api.js';
 import { dockerHostState, type DockerStateOptions } from './docker-state.js';
 import type { HostState } from './host-state.js';
 import { registryKey, registryOf, resolveAuth, type AuthConfig, type AuthEnv } from './registry-auth.js';
@@ -29,8 +19,8 @@ export interface DockerEngineOptions {
   auth?: AuthEnv;
 }
 
-/** Where the endpoint listens; TLS for tcp:// follows DOCKER_TLS_VERIFY as docker does. */
-function connection(endpoint: string): EngineAddress {
+/** The endpoint as a dockerode connection; TLS for tcp:// follows DOCKER_TLS_VERIFY as docker does. */
+function connection(endpoint: string): Dockerode.DockerOptions {
   const url = new URL(endpoint);
   switch (url.protocol) {
     case 'unix:':
@@ -39,16 +29,17 @@ function connection(endpoint: string): EngineAddress {
     case 'http:':
     case 'https:': {
       const tls = url.protocol === 'https:' || !!process.env.DOCKER_TLS_VERIFY;
-      const options: EngineAddress = {
+      const options: Dockerode.DockerOptions = {
         host: url.hostname,
         port: Number(url.port || (tls ? 2376 : 2375)),
+        protocol: tls ? 'https' : 'http',
       };
       if (tls) {
         // As the docker CLI: client certificate and CA from DOCKER_CERT_PATH (default ~/.docker).
         const dir = process.env.DOCKER_CERT_PATH || path.join(homedir(), '.docker');
         const read = (f: string) =>
           existsSync(path.join(dir, f)) ? readFileSync(path.join(dir, f)) : undefined;
-        options.tls = { ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };
+        Object.assign(options, { ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') });
       }
       return options;
     }
@@ -60,14 +51,16 @@ function connection(endpoint: string): EngineAddress {
   }
 }
 
-/** A failed call: an answer of the engine (engine-api.ts), or node's own connection error. */
-interface CallFailure extends Error {
+interface EngineApiError extends Error {
   statusCode?: number;
   code?: string;
   json?: { message?: string } | null;
 }
 
-/** The Docker engine at DOCKER_HOST (or `opts.host`), through its HTTP API (engine-api.ts). */
+/**
+ * The Docker engine at DOCKER_HOST (or `opts.host`), through its HTTP API. dockerode is loaded
+ * on first use, so commands that never talk to Docker do not pay for it.
+ */
 export function dockerEngine(opts: DockerEngineOptions = {}): Engine {
   return dockerConnection(opts).engine;
 }
@@ -80,13 +73,18 @@ export interface DockerConnection {
 
 export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnection {
   const endpoint = opts.host ?? (process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST);
-  let client: Promise<EngineApi> | undefined;
-  const docker = () => (client ??= (async () => engineApi(connection(endpoint)))());
+  let client: Promise<Dockerode> | undefined;
+  const docker = () =>
+    (client ??= (async () => {
+      const options = connection(endpoint);
+      const { default: Docker } = await import('dockerode');
+      return new Docker(options);
+    })());
 
   /** Every failure, as an ExternalError that says which engine and what we were doing. */
   const fail = (what: string, e: unknown): ExternalError => {
     if (e instanceof ExternalError) return e;
-    const err = e as CallFailure;
+    const err = e as EngineApiError;
     if (
       err.code === 'ENOENT' ||
       err.code === 'ECONNREFUSED' ||
@@ -101,18 +99,20 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
         },
       );
     }
-    const detail = (err.json?.message ?? err.message).trim();
+    // Streamed endpoints (pull) leave json empty and put the engine's words in dockerode's
+    // "(HTTP code 404) unexpected - ..." message; keep only the engine's words.
+    const detail = (err.json?.message ?? err.message).replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
     const status = err.statusCode ? ` (HTTP ${err.statusCode})` : '';
     return new ExternalError('docker', `${what}: ${detail}${status} [${endpoint}]`, { cause: e });
   };
-  const call = async <T>(what: string, fn: (d: EngineApi) => Promise<T>): Promise<T> => {
+  const call = async <T>(what: string, fn: (d: Dockerode) => Promise<T>): Promise<T> => {
     try {
       return await fn(await docker());
     } catch (e) {
       throw fail(what, e);
     }
   };
-  const isStatus = (e: unknown, ...codes: number[]) => codes.includes((e as CallFailure).statusCode ?? -1);
+  const isStatus = (e: unknown, ...codes: number[]) => codes.includes((e as EngineApiError).statusCode ?? -1);
 
   // One credential lookup per registry and run: a helper may be slow, and a plan asks for
   // every service's tag.
@@ -130,11 +130,11 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
   const engine: Engine = {
     endpoint,
 
-    ping: () => call('ping', async (d) => void (await d.json('GET', '/_ping'))),
+    ping: () => call('ping', async (d) => void (await d.ping())),
 
     listContainers: () =>
       call('list containers', async (d) => {
-        const list = await d.json<ApiContainerSummary[]>('GET', '/containers/json', { query: { all: true } });
+        const list = await d.listContainers({ all: true });
         return Promise.all(
           list.map(async (c): Promise<ObservedContainer> => {
             let image = c.Image;
@@ -142,10 +142,10 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
             // another image (a re-pushed tag pulled again); the ref is what berth compares.
             if (image === c.ImageID || image.startsWith('sha256:')) {
               try {
-                image = (await d.json<ApiContainerInspect>('GET', `/containers/${c.Id}/json`)).Config.Image;
+                image = (await d.getContainer(c.Id).inspect()).Config.Image;
               } catch (e) {
                 // Removed between list and inspect: keep what the list said.
-                if ((e as CallFailure).statusCode !== 404) throw e;
+                if ((e as EngineApiError).statusCode !== 404) throw e;
               }
             }
             return {
@@ -162,7 +162,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
 
     listImages: () =>
       call('list images', async (d) => {
-        const list = await d.json<ApiImageSummary[]>('GET', '/images/json');
+        const list = await d.listImages();
         return list.map((i): ObservedImage => ({
           id: i.Id,
           repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
@@ -173,9 +173,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
     remoteDigest: (image) =>
       call(`ask the registry for ${image}`, async (d) => {
         const authconfig = await authFor(image);
-        const info = await d.json<ApiDistribution>('GET', `/distribution/${encodeURI(image)}/json`, {
-          headers: authconfig ? registryAuthHeader(authconfig) : {},
-        });
+        const info = await d.getImage(image).distribution(authconfig ? { authconfig } : {});
         const digest = info?.Descriptor?.digest;
         if (!digest) throw new Error('the engine answered without a digest');
         return digest;
@@ -184,31 +182,35 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
     pull: (image, onProgress, signal) =>
       call(`pull ${image}`, async (d) => {
         const authconfig = await authFor(image);
-        const stream = await d.stream('POST', '/images/create', {
-          query: fromImage(image),
-          headers: authconfig ? registryAuthHeader(authconfig) : {},
-          signal,
-        });
+        const pullOpts: Record<string, unknown> = authconfig ? { authconfig } : {};
+        if (signal) pullOpts.abortSignal = signal;
+        const stream = (await d.pull(image, pullOpts)) as NodeJS.ReadableStream;
         if (signal) {
-          const stop = () => stream.destroy(new Error('pull cancelled'));
+          const stop = () =>
+            (stream as unknown as { destroy?: (e?: Error) => void }).destroy?.(new Error('pull cancelled'));
           if (signal.aborted) stop();
           else signal.addEventListener('abort', stop, { once: true });
         }
         // A failed pull still answers 200: the error arrives as a message inside the stream.
         let streamError: string | undefined;
-        await followProgress(stream, (e) => {
-          const event = e as PullEvent;
-          if (event.error || event.errorDetail) {
-            streamError ??= event.errorDetail?.message ?? event.error;
-            return;
-          }
-          if (onProgress && event.status) {
-            const p: PullProgress = { status: event.status };
-            if (event.id) p.id = event.id;
-            if (event.progressDetail?.current !== undefined) p.current = event.progressDetail.current;
-            if (event.progressDetail?.total !== undefined) p.total = event.progressDetail.total;
-            onProgress(p);
-          }
+        await new Promise<void>((resolve, reject) => {
+          d.modem.followProgress(
+            stream,
+            (err: Error | null) => (err ? reject(err) : resolve()),
+            (event: PullEvent) => {
+              if (event.error || event.errorDetail) {
+                streamError ??= event.errorDetail?.message ?? event.error;
+                return;
+              }
+              if (onProgress && event.status) {
+                const p: PullProgress = { status: event.status };
+                if (event.id) p.id = event.id;
+                if (event.progressDetail?.current !== undefined) p.current = event.progressDetail.current;
+                if (event.progressDetail?.total !== undefined) p.total = event.progressDetail.total;
+                onProgress(p);
+              }
+            },
+          );
         });
         if (streamError) {
           throw new Error(streamError);
@@ -216,15 +218,12 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
       }),
 
     create: (spec) =>
-      call(`create container ${spec.name}`, async (d) => {
-        const { name, ...body } = createOptions(spec);
-        return (await d.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body })).Id;
-      }),
+      call(`create container ${spec.name}`, async (d) => (await d.createContainer(createOptions(spec))).id),
 
     start: (id) =>
       call(`start container ${id}`, async (d) => {
         try {
-          await d.json('POST', `/containers/${id}/start`);
+          await d.getContainer(id).start();
         } catch (e) {
           if (!isStatus(e, 304)) throw e; // already running
         }
@@ -233,7 +232,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
     stop: (id, timeoutSeconds) =>
       call(`stop container ${id}`, async (d) => {
         try {
-          await d.json('POST', `/containers/${id}/stop`, { query: { t: timeoutSeconds } });
+          await d.getContainer(id).stop(timeoutSeconds === undefined ? {} : { t: timeoutSeconds });
         } catch (e) {
           if (!isStatus(e, 304)) throw e; // already stopped
         }
@@ -242,7 +241,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
     remove: (id, o) =>
       call(`remove container ${id}`, async (d) => {
         try {
-          await d.json('DELETE', `/containers/${id}`, { query: { force: !!o?.force } });
+          await d.getContainer(id).remove({ force: !!o?.force });
         } catch (e) {
           if (!isStatus(e, 404)) throw e; // already gone
         }
@@ -250,12 +249,12 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
 
     rename: (id, newName) =>
       call(`rename container ${id} to ${newName}`, async (d) => {
-        await d.json('POST', `/containers/${id}/rename`, { query: { name: newName } });
+        await d.getContainer(id).rename({ name: newName });
       }),
 
     inspect: (id) =>
       call(`inspect container ${id}`, async (d) => {
-        const c = await d.json<ApiContainerInspect>('GET', `/containers/${id}/json`);
+        const c = await d.getContainer(id).inspect();
         const state: ContainerState = {
           id: c.Id,
           name: c.Name.replace(/^\//, ''),
@@ -267,7 +266,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
           labels: c.Config.Labels ?? {},
         };
         if (c.State.Health?.Status) state.health = c.State.Health.Status;
-        const log = c.State.Health?.Log;
+        const log = (c.State.Health as { Log?: Array<{ Output?: string }> } | undefined)?.Log;
         const last = log?.[log.length - 1]?.Output?.trim();
         if (last) state.healthOutput = last;
         return state;
@@ -284,44 +283,9 @@ interface PullEvent {
   errorDetail?: { message?: string };
 }
 
-/**
- * An image reference as POST /images/create takes it: the repository, and the tag or digest
- * (`latest` when neither is given), as the docker CLI sends it.
- */
-export function fromImage(image: string): { fromImage: string; tag: string } {
-  const at = image.indexOf('@');
-  if (at >= 0) return { fromImage: image.slice(0, at), tag: image.slice(at + 1) };
-  const colon = image.lastIndexOf(':');
-  // A colon before the last slash belongs to a registry's port, not to a tag.
-  if (colon > image.lastIndexOf('/'))
-    return { fromImage: image.slice(0, colon), tag: image.slice(colon + 1) };
-  return { fromImage: image, tag: 'latest' };
-}
-
-/** The body of POST /containers/create, as far as berth sets it; `name` goes in the query. */
-interface ContainerCreateBody {
-  name: string;
-  Image: string;
-  Env: string[];
-  Labels: Record<string, string>;
-  HostConfig: {
-    NetworkMode: string;
-    RestartPolicy: { Name: string; MaximumRetryCount: number };
-    Init: boolean;
-    Binds: string[];
-    LogConfig?: { Type: string; Config: Record<string, string> };
-  };
-  Cmd?: string[];
-  Entrypoint?: string[];
-  User?: string;
-  WorkingDir?: string;
-  StopSignal?: string;
-  StopTimeout?: number;
-}
-
 /** ContainerCreateSpec in Engine API terms (POST /containers/create). */
-export function createOptions(spec: ContainerCreateSpec): ContainerCreateBody {
-  const hostConfig: ContainerCreateBody['HostConfig'] = {
+export function createOptions(spec: ContainerCreateSpec): Dockerode.ContainerCreateOptions {
+  const hostConfig: Dockerode.HostConfig = {
     NetworkMode: spec.networkMode,
     RestartPolicy: {
       Name: spec.restartPolicy.name,
@@ -334,7 +298,7 @@ export function createOptions(spec: ContainerCreateSpec): ContainerCreateBody {
     // An empty Type means the engine's default driver, with these options.
     hostConfig.LogConfig = { Type: spec.logDriver ?? '', Config: spec.logOptions };
   }
-  const options: ContainerCreateBody = {
+  const options: Dockerode.ContainerCreateOptions = {
     name: spec.name,
     Image: spec.image,
     Env: spec.env,
