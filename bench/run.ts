@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -456,6 +456,209 @@ async function benchRecordOverhead(): Promise<OverheadRow> {
   }
 }
 
+interface StartupRow {
+  n: number;
+  /** Bare `node -e 0`: median time and peak RSS (bytes) of the same run. */
+  bare: { ms: number; rss: number };
+  /** Per command: median of (command − bare node) over paired runs, and the median peak RSS. */
+  extra: Record<StartupCommand, { ms: number; rss: number }>;
+  /** The engine's own list of every container and inspect of each, through the bare API. */
+  floorListInspect: number;
+}
+
+type StartupCommand = 'version' | 'validate' | 'render' | 'plan' | 'apply';
+const STARTUP_COMMANDS: StartupCommand[] = ['version', 'validate', 'render', 'plan', 'apply'];
+const STARTUP_RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? Math.max(RUNS, 9));
+
+/**
+ * How much of the machine's CPU other processes use while `work` runs: all busy time from
+ * /proc/stat less this process's and its waited-for children's (/proc/self/stat), as a share
+ * of every core's time. The engine's own work for the bench counts as other, which is small.
+ */
+async function othersShare<T>(work: () => Promise<T>): Promise<{ result: T; others: number }> {
+  const machine = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [number, ...number[]];
+    const busy = user + nice! + system! + irq! + softirq! + (steal ?? 0);
+    return { busy, total: busy + idle! + iowait! };
+  };
+  const mine = () => {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    // utime, stime, cutime, cstime: fields 14-17, i.e. 11-14 after the command name.
+    return f[11]! + f[12]! + f[13]! + f[14]!;
+  };
+  const m0 = machine();
+  const me0 = mine();
+  const result = await work();
+  const m1 = machine();
+  const me1 = mine();
+  const total = m1.total - m0.total;
+  const others = total > 0 ? Math.max(0, m1.busy - m0.busy - (me1 - me0)) / total : 0;
+  return { result, others };
+}
+
+/**
+ * One process under GNU time: wall time from here, peak RSS (bytes) from time's report, which
+ * it writes to a file of its own so the command's output stays apart.
+ */
+function timeWithRss(
+  argv: string[],
+  env: Record<string, string>,
+  okCodes = [0],
+): { ms: number; rss: number } {
+  const report = path.join(os.tmpdir(), `berth-bench-rss-${process.pid}`);
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', report, ...argv], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.error) throw new Error(`/usr/bin/time: ${r.error.message} (install Debian's time package)`);
+  if (!okCodes.includes(r.status ?? -1)) {
+    throw new Error(`${argv.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+  }
+  const kib = Number(readFileSync(report, 'utf8').trim().split('\n').pop());
+  rmSync(report, { force: true });
+  return { ms, rss: kib * 1024 };
+}
+
+/**
+ * Issue 16: what each command costs over node itself, for n services already running. Every
+ * round runs bare `node -e 0` and then each command once, so a busy machine slows both sides
+ * of each difference alike; the figure is the median of the per-round differences.
+ */
+async function benchStartup(n: number): Promise<StartupRow> {
+  const world = await startWorld();
+  const work = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-startup-'));
+  const docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
+  const env = { DOCKER_HOST: world.dockerHost };
+  const files: Record<string, string> = { 'berth.yaml': `env_dir: ${work}/env\n` };
+  for (let i = 0; i < n; i++)
+    files[`services/svc${String(i).padStart(3, '0')}.yaml`] =
+      `image: ${world.images.web1}\nenv_vars:\n  PORT: '${31000 + i}'\n  BAR: baz\n`;
+  const repo = createRepo(files);
+  const flags = ['--repo', repo.dir, '--env', 'main', '--cache-dir', `${work}/cache`];
+  const store = ['--store', `${work}/berth.db`];
+  const args: Record<StartupCommand, string[]> = {
+    version: ['--version'],
+    validate: ['validate', ...flags],
+    render: ['render', 'svc000', ...flags],
+    plan: ['plan', ...flags, ...store],
+    apply: ['apply', ...flags, ...store],
+  };
+  try {
+    time(['apply', ...flags, ...store], env);
+    const bare: Array<{ ms: number; rss: number }> = [];
+    const diffs = Object.fromEntries(STARTUP_COMMANDS.map((c) => [c, [] as number[]])) as Record<
+      StartupCommand,
+      number[]
+    >;
+    const rss = Object.fromEntries(STARTUP_COMMANDS.map((c) => [c, [] as number[]])) as Record<
+      StartupCommand,
+      number[]
+    >;
+    for (let r = 0; r < STARTUP_RUNS; r++) {
+      const b = timeWithRss([process.execPath, '-e', '0'], env);
+      bare.push(b);
+      for (const c of STARTUP_COMMANDS) {
+        const m = timeWithRss([process.execPath, MAIN, ...args[c]], env);
+        diffs[c].push(m.ms - b.ms);
+        rss[c].push(m.rss);
+      }
+    }
+    const floorListInspect = median(
+      await Promise.all(
+        Array.from({ length: RUNS }, () =>
+          timeAsync(async () => {
+            const list = await docker.listContainers({ all: true });
+            await Promise.all(list.map((c) => docker.getContainer(c.Id).inspect()));
+          }),
+        ),
+      ),
+    );
+    return {
+      n,
+      bare: { ms: median(bare.map((b) => b.ms)), rss: median(bare.map((b) => b.rss)) },
+      extra: Object.fromEntries(
+        STARTUP_COMMANDS.map((c) => [c, { ms: median(diffs[c]), rss: median(rss[c]) }]),
+      ) as StartupRow['extra'],
+      floorListInspect,
+    };
+  } finally {
+    await world.stop();
+    repo.remove();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The start-up section of docs/benchmarks.md, with each target of issue 16 checked. */
+function startupLines(rows: StartupRow[], others: number): string[] {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const plus = (ms: number) => `+${Math.round(ms)} ms`;
+  const at = (n: number) => rows.find((r) => r.n === n);
+  const busy = others > 0.2;
+  const checks: string[] = [];
+  const check = (what: string, ok: boolean | undefined, detail: string) => {
+    if (ok !== undefined) checks.push(`- ${what}: ${detail}: ${ok ? 'met' : '**missed**'}.`);
+  };
+  const version = median(rows.map((r) => r.extra.version.ms));
+  check('`berth --version` at most 60 ms over bare node', version <= 60, plus(version));
+  const v50 = at(50)?.extra.validate.ms;
+  if (v50 !== undefined)
+    check('`validate` of 50 services at most 250 ms over bare node', v50 <= 250, plus(v50));
+  const r100 = at(100);
+  if (r100) {
+    const budget = 350 + r100.floorListInspect;
+    check(
+      "no-op `plan` of 100 services at most 350 ms over bare node plus the engine's list and inspect",
+      r100.extra.plan.ms <= budget,
+      `${plus(r100.extra.plan.ms)} against ${Math.round(budget)} ms`,
+    );
+    for (const c of ['plan', 'apply'] as const)
+      check(
+        `peak memory of a no-op \`${c}\` of 100 services at most 80 MiB`,
+        r100.extra[c].rss <= 80 * 2 ** 20,
+        mib(r100.extra[c].rss),
+      );
+  }
+  return [
+    '## Start-up and memory (issue 16)',
+    '',
+    'Each command as a whole process against n services already running, beside bare `node -e 0`',
+    `in the same run: every round runs bare node and then each command once; time is the median of`,
+    `the ${STARTUP_RUNS} per-round differences, memory the median peak RSS (GNU time). \`render\` prints one`,
+    'service; `plan` and `apply` find nothing to do.',
+    '',
+    `Other processes used ${Math.round(others * 100)}% of the machine's CPU time meanwhile (the bench and its engine left out).` +
+      (busy ? ' **The machine was busy**: these times are higher than on a quiet machine.' : ''),
+    '',
+    '| services | bare node | `--version` | `validate` | `render` | no-op `plan` | no-op `apply` | engine: list + inspect all |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| ${r.n} | ${fmt(r.bare.ms)} | ${STARTUP_COMMANDS.map((c) => plus(r.extra[c].ms)).join(' | ')} | ${fmt(r.floorListInspect)} |`,
+    ),
+    '',
+    'Peak memory (RSS) of the whole process:',
+    '',
+    '| services | bare node | `--version` | `validate` | `render` | no-op `plan` | no-op `apply` |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| ${r.n} | ${mib(r.bare.rss)} | ${STARTUP_COMMANDS.map((c) => mib(r.extra[c].rss)).join(' | ')} |`,
+    ),
+    '',
+    'Targets (issue 16, benchmark targets on a quiet 2-core machine):',
+    '',
+    ...checks,
+    '',
+  ];
+}
+
 async function main() {
   const rows: Row[] = [];
   process.stderr.write('bench: reading the repo…\n');
@@ -469,6 +672,14 @@ async function main() {
   process.stderr.write('bench: the record, SQLite and PostgreSQL…\n');
   const record = await benchRecord();
   const overhead = await benchRecordOverhead();
+  const startup = await othersShare(async () => {
+    const rows: StartupRow[] = [];
+    for (const n of SIZES) {
+      process.stderr.write(`bench: start-up and memory, ${n} services…\n`);
+      rows.push(await benchStartup(n));
+    }
+    return rows;
+  });
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const lines = [
     '# Benchmarks',
@@ -541,6 +752,7 @@ async function main() {
     '| ---: | ---: | ---: | ---: | ---: |',
     `| ${fmt(overhead.sqlite)} | ${fmt(overhead.postgres)} | ${fmt(overhead.postgres - overhead.sqlite)} | ${fmt(overhead.recordSqlite)} | ${fmt(overhead.recordPostgres)} |`,
     '',
+    ...startupLines(startup.result, startup.others),
   ];
   writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), lines.join('\n'));
   process.stdout.write(lines.join('\n'));

@@ -10,7 +10,7 @@ import {
 import { CancelledError, type ConfigIssue } from '../model/errors.js';
 import type { ObservedHost } from '../model/observed.js';
 import { hasChanges, type Plan } from '../model/plan.js';
-import type { ObservedRotation } from '../model/rotation.js';
+import { DEFAULT_LEASE_WAIT_MS, type ObservedRotation } from '../model/rotation.js';
 import type { DesiredState } from '../model/service.js';
 import { observeHost } from '../observe/observe.js';
 import { drainTimeoutMs, getProvider } from '../providers/drain/registry.js';
@@ -273,8 +273,7 @@ async function observeRotation(desired: DesiredState, leftover: ObservedRotation
   return r;
 }
 
-/** How long a host waits for a lease to leave rotation when the caller does not say. */
-export const DEFAULT_LEASE_WAIT_MS = 10 * 60_000;
+export { DEFAULT_LEASE_WAIT_MS };
 
 function rotationDeps(
   host: Host,

@@ -45,3 +45,6 @@ export interface LeasePlan {
   /** Why, for the plan and the record. */
   cause: string;
 }
+
+/** How long a host waits for a lease to leave rotation when the caller does not say. */
+export const DEFAULT_LEASE_WAIT_MS = 10 * 60_000;

@@ -3,9 +3,7 @@ import path from 'node:path';
 import { UsageError } from '../model/errors.js';
 import { urlScheme } from '../model/location.js';
 import { defaultStorePath } from './paths.js';
-import { openPostgresStore, parsePostgresUrl, redactUrlText } from './postgres.js';
-import { Spool, SpooledStore } from './spool.js';
-import { openSqliteStore } from './sqlite.js';
+import { parsePostgresUrl, redactUrlText } from './postgres-url.js';
 import type { Store } from './types.js';
 
 /**
@@ -33,7 +31,9 @@ export interface OpenStoreOptions {
 
 const sqlitePlugin: StorePlugin = {
   schemes: ['sqlite'],
-  open: async (location) => openSqliteStore(location.replace(/^sqlite:(\/\/)?/i, '')),
+  // SQLite is loaded when a record is opened, which a no-op apply never does.
+  open: async (location) =>
+    (await import('./sqlite.js')).openSqliteStore(location.replace(/^sqlite:(\/\/)?/i, '')),
 };
 
 /**
@@ -45,6 +45,10 @@ const postgresPlugin: StorePlugin = {
   schemes: ['postgres', 'postgresql'],
   check: (location) => void parsePostgresUrl(location),
   open: async (location, opts) => {
+    const [{ openPostgresStore }, { Spool, SpooledStore }] = await Promise.all([
+      import('./postgres.js'),
+      import('./spool.js'),
+    ]);
     const store = await openPostgresStore(location);
     const notice = opts.onNotice ?? (() => undefined);
     const spool = new Spool(spoolDirFor(location, opts.spoolDir));

@@ -1,20 +1,14 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../model/errors.js';
-import {
-  convergeHost,
-  DEFAULT_LEASE_WAIT_MS,
-  type HostOutcome,
-  type PipelineReporter,
-} from '../../host/pipeline.js';
+import type { HostOutcome, PipelineReporter } from '../../host/pipeline.js';
+import { DEFAULT_LEASE_WAIT_MS } from '../../model/rotation.js';
 import { planText, summary } from '../../reconcile/format.js';
 import { defaultStorePath } from '../../store/paths.js';
-import { checkStoreLocation } from '../../store/registry.js';
-import { printWarnings, repoLabel, requestFrom } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
 import { colorPlan, consoleReporter, paint, printJson, useColor } from '../output.js';
 import { durationFlag, engineOptions, repoOptions, spoolDirOption, storeOption } from '../options.js';
 import { cancelOnSignals } from '../signals.js';
-import { hostFrom, planJson, type PlanFlags } from './plan.js';
+import { planJson, type PlanFlags } from './plan.js';
 
 interface ApplyFlags extends PlanFlags {
   parallel: number;
@@ -71,6 +65,13 @@ export function registerApply(program: Command): void {
     )
     .option('--json', 'print the plan and the outcome as JSON')
     .action(async (flags: ApplyFlags) => {
+      // The pipeline, the engine client and the record are loaded only when the command runs.
+      const [{ hostFrom, printWarnings, repoLabel, requestFrom }, { convergeHost }, { checkStoreLocation }] =
+        await Promise.all([
+          import('../context.js'),
+          import('../../host/pipeline.js'),
+          import('../../store/registry.js'),
+        ]);
       const store = flags.store ?? defaultStorePath();
       checkStoreLocation(store);
       const color = useColor();
@@ -89,7 +90,7 @@ export function registerApply(program: Command): void {
       );
       let outcome: HostOutcome;
       try {
-        outcome = await convergeHost(hostFrom(flags), requestFrom(flags), {
+        outcome = await convergeHost(await hostFrom(flags), requestFrom(flags), {
           store,
           command: 'berth apply',
           repoLabel: repoLabel(flags.repo),

@@ -2,7 +2,6 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../../model/errors.js';
 import { formatDeploys, formatHistory } from '../../store/format.js';
 import { defaultStorePath } from '../../store/paths.js';
-import { openStore } from '../../store/registry.js';
 import type { ApplyResult, HistoryQuery } from '../../store/types.js';
 import { spoolDirOption, storeOption } from '../options.js';
 import { printJson, useColor } from '../output.js';
@@ -91,6 +90,8 @@ export function registerHistory(program: Command): void {
       if (flags.since !== undefined) q.since = parseWhen('--since', flags.since);
       if (flags.until !== undefined) q.until = parseWhen('--until', flags.until);
       if (flags.deploy !== undefined) q.deployId = flags.deploy;
+      // The record (SQLite, or PostgreSQL's client) is loaded only when the command runs.
+      const { openStore } = await import('../../store/registry.js');
       const store = await openStore(flags.store ?? defaultStorePath(), {
         spoolDir: flags.spoolDir,
         onNotice: (m) => process.stderr.write(`berth: ${m}\n`),
