@@ -63,6 +63,19 @@ function isMapValue(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/**
+ * The top-level key of a service file written in the reference design's keyed form (one key
+ * holding the service's fields), or undefined for the canonical form. The one rule for telling
+ * the two apart: the loader reads by it, and `set-image` edits by it.
+ */
+export function keyedFormKey(data: Record<string, unknown>): string | undefined {
+  const keys = Object.keys(data);
+  const only = keys.length === 1 ? keys[0]! : undefined;
+  if ('image' in data || only === undefined || SERVICE_KEYS.has(only) || !isMapValue(data[only]))
+    return undefined;
+  return only;
+}
+
 /** One service file after its own checks. */
 interface LoadedService {
   file: string;
@@ -299,11 +312,8 @@ function loadServiceFile(
     return undefined;
   }
 
-  const keys = Object.keys(data);
-  const only = keys.length === 1 ? keys[0]! : undefined;
-  const keyed = !('image' in data) && only !== undefined && !SERVICE_KEYS.has(only) && isMapValue(data[only]);
-
-  if (keyed) {
+  const only = keyedFormKey(data);
+  if (only !== undefined) {
     const body = data[only] as Record<string, unknown>;
     const s: LoadedService = { file, yaml: y, prefix: [only] };
     if (typeof body.name === 'string') {
