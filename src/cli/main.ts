@@ -6,6 +6,7 @@ import { registerHistory } from './commands/history.js';
 import { registerPlan } from './commands/plan.js';
 import { registerRender } from './commands/render.js';
 import { registerSecret } from './commands/secret.js';
+import { registerSetImage } from './commands/set-image.js';
 import { registerValidate } from './commands/validate.js';
 import { ExitError } from './exit.js';
 
@@ -21,6 +22,7 @@ function program(): Command {
   registerApply(p);
   registerHistory(p);
   registerSecret(p);
+  registerSetImage(p);
   return p;
 }
 
