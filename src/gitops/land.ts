@@ -32,6 +32,12 @@ export interface LandOptions<T> {
   maxTries: number;
   /** The first read, when the caller already has it. */
   first?: BranchFiles;
+  /**
+   * Build the first attempt on the cached clone without fetching (another job on this machine
+   * just pushed). A stale read only costs a refused push; any other conclusion drawn from it
+   * (unchanged, refused) is checked again on a fresh read before it is believed.
+   */
+  trustCache?: boolean;
   /** Waits between attempts (tests pass a fake). */
   sleep?: (ms: number) => Promise<void>;
   /** Told about each lost race, for progress output. */
@@ -66,23 +72,47 @@ export async function land<T>(ws: Workspace, opts: LandOptions<T>): Promise<Land
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   let first = opts.first;
+  let trustCache = opts.trustCache ?? false;
   let lastWhy = '';
   for (let attempt = 1; attempt <= opts.maxTries; attempt++) {
     let files: BranchFiles;
     try {
-      files = first ?? (await ws.read(opts.branch));
+      files = first ?? (await ws.read(opts.branch, { fetch: !trustCache }));
     } catch (e) {
+      if (trustCache) {
+        // The cache may not know the branch yet: ask the remote.
+        trustCache = false;
+        attempt--;
+        continue;
+      }
       if (!cacheContention(e) || attempt === opts.maxTries) throw e;
       lastWhy = (e as Error).message;
       await sleep(backoffMs(attempt, random));
       continue;
     }
     first = undefined;
-    const a = await opts.compute(files);
-    if (a.kind === 'unchanged') return { result: a.result, base: files.commit, tries: attempt };
+    trustCache = false;
+    let a: Attempt<T>;
+    try {
+      a = await opts.compute(files);
+    } catch (e) {
+      if (files.fresh) throw e;
+      attempt--;
+      continue;
+    }
+    if (a.kind === 'unchanged') {
+      if (!files.fresh) {
+        attempt--;
+        continue;
+      }
+      return { result: a.result, base: files.commit, tries: attempt };
+    }
     const commit = await ws.commit(files.commit, a.changes, a.message);
     const pushed = await ws.push(commit, opts.branch);
-    if (pushed.ok) return { result: a.result, base: files.commit, commit, tries: attempt };
+    if (pushed.ok) {
+      await ws.remember(commit, opts.branch);
+      return { result: a.result, base: files.commit, commit, tries: attempt };
+    }
     const why = [pushed.summary, pushed.reason && `(${pushed.reason})`].filter(Boolean).join(' ');
     if (!lostRace(pushed)) {
       throw new ExternalError(
@@ -91,6 +121,11 @@ export async function land<T>(ws: Workspace, opts: LandOptions<T>): Promise<Land
       );
     }
     lastWhy = why;
+    if (!files.fresh) {
+      // Built on a stale cache, not beaten by anyone: read the remote and go again at once.
+      attempt--;
+      continue;
+    }
     opts.onRetry?.(attempt, why);
     if (attempt < opts.maxTries) await sleep(backoffMs(attempt, random));
   }

@@ -46,12 +46,19 @@ export interface EnvBranch {
  * The branch of environment `env`: the branch of that name when it exists, else the one
  * berth.yaml's `environments.<env>.branch` names (read from `hint`, or from the default branch).
  */
-export async function resolveEnv(ws: Workspace, env: string, hint?: StateRepo): Promise<EnvBranch> {
+export async function resolveEnv(
+  ws: Workspace,
+  env: string,
+  hint?: StateRepo,
+  opts: { fetch?: boolean } = {},
+): Promise<EnvBranch> {
   const declared = hint?.settings?.environments[env]?.branch;
   if (declared !== undefined && declared !== env) return { env, branch: declared };
   try {
-    return { env, branch: env, files: await ws.read(env) };
+    return { env, branch: env, files: await ws.read(env, opts) };
   } catch (e) {
+    // The cached clone may not know a new branch yet: only the remote can say it does not exist.
+    if (opts.fetch === false) return resolveEnv(ws, env, hint);
     if (!(e instanceof UsageError) || !/does not exist/.test(e.message)) throw e;
     const head = hint ? undefined : await ws.readDefault().catch(() => undefined);
     const berth = head?.files.get('berth.yaml');

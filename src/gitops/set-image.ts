@@ -119,17 +119,19 @@ export async function setImage(
   opts: { load: LoadRepo; maxTries: number; onRetry?: (attempt: number, why: string) => void },
 ): Promise<Landed<SetImageResult> & { branch: string }> {
   checkSetImageRequest(req);
-  const env = await resolveEnv(ws, req.env);
-  const where = envLabel(env);
-  const landed = await land(ws, {
-    branch: env.branch,
-    maxTries: opts.maxTries,
-    ...(env.files ? { first: env.files } : {}),
-    ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
-    compute: async (files) => {
-      const modes = await ws.modes(files.commit, [...files.files.keys()]);
-      return planSetImage(files, req, opts.load, where, (file) => modes.get(file));
-    },
+  return ws.exclusive(async (waited) => {
+    const env = await resolveEnv(ws, req.env, undefined, { fetch: !waited });
+    const where = envLabel(env);
+    const landed = await land(ws, {
+      branch: env.branch,
+      maxTries: opts.maxTries,
+      ...(env.files ? { first: env.files } : {}),
+      ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
+      compute: async (files) => {
+        const modes = await ws.modes(files.commit, [...files.files.keys()]);
+        return planSetImage(files, req, opts.load, where, (file) => modes.get(file));
+      },
+    });
+    return { ...landed, branch: env.branch };
   });
-  return { ...landed, branch: env.branch };
 }

@@ -26,12 +26,18 @@ import {
 } from '../adapters/git.js';
 import { ExternalError, UsageError } from '../model/errors.js';
 import { cacheName, isLocalRepo, readStateRepo, type RepoFiles } from '../source/read.js';
+import { inTurn } from './turns.js';
 
 /** A branch's files at the commit the remote had when they were read. */
 export interface BranchFiles extends RepoFiles {
   commit: string;
   /** The branch that was read. */
   branch: string;
+  /**
+   * False when read from the cached clone without asking the remote: good enough to build a
+   * commit the remote will refuse if it was stale, never to conclude anything else.
+   */
+  fresh: boolean;
 }
 
 /** Who the commits are by: `Name <email>` each; unset parts come from GIT_* variables or git config. */
@@ -44,8 +50,11 @@ export interface Identity {
 export interface Workspace {
   /** The repo as the user named it, credentials removed: for messages. */
   readonly label: string;
-  /** A branch as the remote has it now (fetches first). UsageError when the branch does not exist. */
-  read(branch: string): Promise<BranchFiles>;
+  /**
+   * A branch as the remote has it now (fetches first), or with `fetch: false` as the cached clone
+   * last saw it. UsageError when the branch does not exist.
+   */
+  read(branch: string, opts?: { fetch?: boolean }): Promise<BranchFiles>;
   /** The files of one commit, which must be known from an earlier read. */
   readCommit(commit: string, branch: string): Promise<BranchFiles>;
   /** The remote's default branch as it is now, or undefined if there is none. */
@@ -56,14 +65,28 @@ export interface Workspace {
   commit(parent: string, changes: FileChange[], message: string): Promise<string>;
   /** Push `commit` to `branch` (`force` for branches berth owns, such as a promotion branch). */
   push(commit: string, branch: string, opts?: { force?: boolean }): Promise<PushedRef>;
+  /**
+   * Note in the cached clone that `branch` is now `commit` (just pushed), so the next job on this
+   * machine can build on it without fetching first. Best effort.
+   */
+  remember(commit: string, branch: string): Promise<void>;
   /** The commits on `rev`'s first-parent line that changed `file`, newest first. */
   fileLog(rev: string, file: string, limit?: number): Promise<FileCommit[]>;
   /** Blob contents as text, by id. */
   blobs(oids: string[]): Promise<Map<string, string>>;
   /** Whether commit `a` is `b` or an ancestor of it. */
   isAncestor(a: string, b: string): Promise<boolean>;
+  /**
+   * Run `work` in this machine's turn to write this repo (see turns.ts): jobs on one runner wait
+   * for each other instead of racing; jobs elsewhere are still handled by retrying. `waited` says
+   * another job held the turn just before, so the cached clone is likely as fresh as the remote.
+   */
+  exclusive<T>(work: (waited: boolean) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/** Longest wait for this machine's turn to write a repo before going ahead without it. */
+export const TURN_WAIT_MS = 10 * 60_000;
 
 /** `Name <email>` → its parts; a UsageError naming `flag` otherwise. */
 export function parseIdentity(value: string, flag: string): { name: string; email: string } {
@@ -95,6 +118,8 @@ export async function openWorkspace(opts: {
   repo: string;
   cacheDir: string;
   identity?: Identity;
+  /** Told when another job on this machine is writing the repo and this one waits. */
+  onWait?: (holderPid: number | undefined) => void;
 }): Promise<Workspace> {
   const { repo, cacheDir } = opts;
   const label = redact(repo);
@@ -113,18 +138,18 @@ export async function openWorkspace(opts: {
       return dir;
     })());
 
-  const withFiles = (files: RepoFiles, branch: string): BranchFiles => {
+  const withFiles = (files: RepoFiles, branch: string, fresh: boolean): BranchFiles => {
     if (!files.commit) throw new Error(`reading ${branch} gave no commit`);
-    return { ...files, commit: files.commit, branch };
+    return { ...files, commit: files.commit, branch, fresh };
   };
 
   return {
     label,
-    async read(branch) {
-      return withFiles(await readStateRepo({ repo, env: branch, cacheDir }), branch);
+    async read(branch, { fetch = true } = {}) {
+      return withFiles(await readStateRepo({ repo, env: branch, cacheDir, fetch }), branch, fetch);
     },
     async readCommit(commit, branch) {
-      return withFiles(await readStateRepo({ repo, ref: commit, cacheDir }), branch);
+      return withFiles(await readStateRepo({ repo, ref: commit, cacheDir }), branch, true);
     },
     async readDefault() {
       try {
@@ -173,6 +198,12 @@ export async function openWorkspace(opts: {
       if (!r) throw new ExternalError('git', `push to ${label} said nothing about ${ref}`);
       return r;
     },
+    async remember(commit, branch) {
+      if (!privateRepo) return;
+      await push(await privateRepo, cache, [`+${commit}:refs/heads/${branch}`], { label }).catch(
+        () => undefined,
+      );
+    },
     fileLog(rev, file, limit) {
       return logFile(cache, rev, file, { label, ...(limit !== undefined ? { limit } : {}) });
     },
@@ -185,6 +216,16 @@ export async function openWorkspace(opts: {
     },
     isAncestor(a, b) {
       return isAncestor(cache, a, b, { label });
+    },
+    exclusive(work) {
+      let waited = false;
+      return inTurn(path.join(cacheDir, '.turns'), cache, () => work(waited), {
+        onWait: (pid) => {
+          waited = true;
+          opts.onWait?.(pid);
+        },
+        maxWaitMs: TURN_WAIT_MS,
+      });
     },
     async close() {
       if (privateDir) await fsp.rm(privateDir, { recursive: true, force: true });

@@ -56,6 +56,12 @@ export async function withWorkspace<T>(
       ...(flags.author !== undefined ? { author: flags.author } : {}),
       ...(flags.committer !== undefined ? { committer: flags.committer } : {}),
     },
+    onWait: (pid) => {
+      if (flags.json || !process.stderr.isTTY) return;
+      process.stderr.write(
+        `  waiting for another berth run on this machine${pid ? ` (pid ${pid})` : ''} writing to this repo\n`,
+      );
+    },
   });
   try {
     return await work(ws);
