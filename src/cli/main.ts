@@ -5,6 +5,7 @@ import { registerApply } from './commands/apply.js';
 import { registerHistory } from './commands/history.js';
 import { registerPlan } from './commands/plan.js';
 import { registerRender } from './commands/render.js';
+import { registerRollback } from './commands/rollback.js';
 import { registerSecret } from './commands/secret.js';
 import { registerSetImage } from './commands/set-image.js';
 import { registerValidate } from './commands/validate.js';
@@ -23,6 +24,7 @@ function program(): Command {
   registerHistory(p);
   registerSecret(p);
   registerSetImage(p);
+  registerRollback(p);
   return p;
 }
 

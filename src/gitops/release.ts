@@ -2,7 +2,7 @@
  * Releases as people talk about them: "build 124 (3f2a1c9)". Pure helpers shared by set-image,
  * rollback, promote, diff and history, so each says the same thing the same way.
  */
-import { imageRefProblem } from '../config/image-ref.js';
+import { short } from '../store/format.js';
 import type { Release } from './edit.js';
 
 /** Short form of a CI commit id, as git shows it. */
@@ -10,19 +10,8 @@ export function shortSha(sha: string): string {
   return /^[0-9a-f]{8,}$/i.test(sha) ? sha.slice(0, 7) : sha;
 }
 
-/**
- * The image without its registry, the part people recognise: `team/api:1.4.3`,
- * `team/api@sha256:ab12cd34…`.
- */
-export function shortImage(image: string): string {
-  if (imageRefProblem(image)) return image;
-  const first = image.split('/')[0] ?? '';
-  const hasRegistry =
-    image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
-  let rest = hasRegistry ? image.slice(first.length + 1) : image;
-  rest = rest.replace(/@sha256:([0-9a-f]{12})[0-9a-f]+$/, '@sha256:$1…');
-  return rest;
-}
+/** The short form of an image berth shows everywhere: `api:1.4.3` (see store/format.ts). */
+export const shortImage = short;
 
 /**
  * Compare two build numbers numerically: negative when `a` is lower. Undefined when either is

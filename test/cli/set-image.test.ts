@@ -156,7 +156,7 @@ describe('set-image', () => {
       r.git('log', '-1', '--format=%an <%ae>|%cn <%ce>', 'staging'),
       'Env Author <author@example.com>|Env Committer <committer@example.com>',
     );
-    assert.equal(r.subjects('staging')[0], 'api: image team/api:3');
+    assert.equal(r.subjects('staging')[0], 'api: image api:3');
     const bad = await setImage(r, ['api', '--image', '127.0.0.1:5000/team/api:4', '--author', 'nobody']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--author "nobody": expected "Name <email>"/);
