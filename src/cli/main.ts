@@ -2,8 +2,10 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, ExternalError, UsageError } from '../model/errors.js';
 import { registerApply } from './commands/apply.js';
+import { registerDiff } from './commands/diff.js';
 import { registerHistory } from './commands/history.js';
 import { registerPlan } from './commands/plan.js';
+import { registerPromote } from './commands/promote.js';
 import { registerRender } from './commands/render.js';
 import { registerRollback } from './commands/rollback.js';
 import { registerSecret } from './commands/secret.js';
@@ -25,6 +27,8 @@ function program(): Command {
   registerSecret(p);
   registerSetImage(p);
   registerRollback(p);
+  registerDiff(p);
+  registerPromote(p);
   return p;
 }
 
