@@ -19,6 +19,8 @@ export interface HttpRequest {
   what: string;
   /** Strings that must never appear in an error (a token the server might echo). */
   secrets?: string[];
+  /** `manual` answers with a redirect itself instead of following it. Default: follow. */
+  redirect?: 'follow' | 'manual';
 }
 
 /** A response, its body read as text (bounded). */
@@ -67,13 +69,19 @@ export async function httpRequest(url: string, req: HttpRequest): Promise<HttpRe
   }
   const signal = AbortSignal.timeout(req.timeoutMs);
   try {
-    const res = await fetch(url, { method: req.method ?? 'GET', headers, body, signal, redirect: 'follow' });
+    const res = await fetch(url, {
+      method: req.method ?? 'GET',
+      headers,
+      body,
+      signal,
+      redirect: req.redirect ?? 'follow',
+    });
     return { status: res.status, headers: res.headers, body: await readBody(res) };
   } catch (e) {
     const err = e as Error & { cause?: { code?: string; message?: string } };
     const why =
       err.name === 'TimeoutError' || signal.aborted
-        ? `no answer within ${Math.round(req.timeoutMs / 1000)}s`
+        ? `no answer within ${req.timeoutMs < 1000 ? `${req.timeoutMs} ms` : `${+(req.timeoutMs / 1000).toFixed(1)}s`}`
         : (err.cause?.code ?? err.cause?.message ?? err.message);
     throw new ExternalError(
       req.system,

@@ -10,6 +10,7 @@ import { registerRender } from './commands/render.js';
 import { registerRollback } from './commands/rollback.js';
 import { registerSecret } from './commands/secret.js';
 import { registerSetImage } from './commands/set-image.js';
+import { registerSmoke } from './commands/smoke.js';
 import { registerValidate } from './commands/validate.js';
 import { ExitError } from './exit.js';
 
@@ -29,6 +30,7 @@ function program(): Command {
   registerRollback(p);
   registerDiff(p);
   registerPromote(p);
+  registerSmoke(p);
   return p;
 }
 

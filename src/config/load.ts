@@ -43,6 +43,7 @@ const INVENTORY_FILE = 'inventory.yaml';
 const DEFAULT_ENV_DIR = '/etc/berth/env';
 const DEFAULT_SECRETS_DIR = '/etc/berth/secrets';
 const DEFAULT_SERVICES_DIR = 'services';
+const DEFAULT_SMOKE_TIMEOUT_MS = 10_000;
 
 const STRING_MAPS = new Set(['env_vars', 'labels', 'log_options']);
 const STRING_FIELDS = new Set(['gitCommit', 'buildNumber', 'user', 'stop_signal']);
@@ -532,7 +533,12 @@ function toSettings(b: BerthInput, servicesDir: string): RepoSettings {
   }
   const smoke: RepoSettings['smoke'] = {};
   for (const [env, checks] of Object.entries(b.smoke ?? {})) {
-    smoke[env] = checks.map((c) => ({ url: c.url, status: c.status ?? 200 }));
+    smoke[env] = checks.map((c) => ({
+      url: c.url,
+      status: c.status ?? 200,
+      ...(c.body !== undefined ? { body: c.body } : {}),
+      timeoutMs: c.timeout ?? DEFAULT_SMOKE_TIMEOUT_MS,
+    }));
   }
   const settings: RepoSettings = {
     servicesDir,
