@@ -103,7 +103,7 @@ describe('smoke', () => {
     );
     const text = await smoke(r);
     assert.equal(text.code, 1);
-    assert.match(text.stdout, /  FAIL  GET .*\/down  expected 200, got 503/);
+    assert.match(text.stdout, / {2}FAIL {2}GET .*\/down {2}expected 200, got 503/);
     assert.match(text.stdout, /\n4 of 5 failed\n$/);
   });
 
