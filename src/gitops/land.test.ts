@@ -259,3 +259,32 @@ test("turns: a dead holder's turn is taken over; a long wait goes ahead without 
   assert.equal(result, 'went ahead');
   assert.equal(told, 1);
 });
+
+test('turns: the holder sees that another job waits for it, and the waiter knows it waited', async () => {
+  const dir = tmp();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  let waiterStarted!: () => void;
+  const started = new Promise<void>((r) => (waiterStarted = r));
+  let waiter: Promise<boolean> | undefined;
+  const seen = await inTurn(
+    dir,
+    'repo',
+    async (turn) => {
+      const before = await turn.othersWaiting();
+      waiter = inTurn(dir, 'repo', async (t) => t.waited, {
+        maxWaitMs: 60_000,
+        onWait: () => waiterStarted(),
+      });
+      await started;
+      let now = false;
+      for (let i = 0; i < 100 && !now; i++) {
+        now = await turn.othersWaiting();
+        if (!now) await sleep(20);
+      }
+      return [before, now, turn.waited];
+    },
+    { maxWaitMs: 60_000 },
+  );
+  assert.deepEqual(seen, [false, true, false]);
+  assert.equal(await waiter, true);
+});

@@ -67,7 +67,7 @@ export interface Workspace {
   push(commit: string, branch: string, opts?: { force?: boolean }): Promise<PushedRef>;
   /**
    * Note in the cached clone that `branch` is now `commit` (just pushed), so the next job on this
-   * machine can build on it without fetching first. Best effort.
+   * machine can build on it without fetching first: only when one is waiting. Best effort.
    */
   remember(commit: string, branch: string): Promise<void>;
   /** The commits on `rev`'s first-parent line that changed `file`, newest first. */
@@ -129,6 +129,7 @@ export async function openWorkspace(opts: {
   const identity = identityEnv(opts.identity ?? {});
   let privateDir: string | undefined;
   let privateRepo: Promise<string> | undefined;
+  let othersWaiting: (() => Promise<boolean>) | undefined;
 
   const own = () =>
     (privateRepo ??= (async () => {
@@ -199,7 +200,8 @@ export async function openWorkspace(opts: {
       return r;
     },
     async remember(commit, branch) {
-      if (!privateRepo) return;
+      // Only worth a local push when a job on this machine waits to build on it.
+      if (!privateRepo || !(await othersWaiting?.())) return;
       await push(await privateRepo, cache, [`+${commit}:refs/heads/${branch}`], { label }).catch(
         () => undefined,
       );
@@ -218,14 +220,15 @@ export async function openWorkspace(opts: {
       return isAncestor(cache, a, b, { label });
     },
     exclusive(work) {
-      let waited = false;
-      return inTurn(path.join(cacheDir, '.turns'), cache, () => work(waited), {
-        onWait: (pid) => {
-          waited = true;
-          opts.onWait?.(pid);
+      return inTurn(
+        path.join(cacheDir, '.turns'),
+        cache,
+        (turn) => {
+          othersWaiting = turn.othersWaiting;
+          return work(turn.waited);
         },
-        maxWaitMs: TURN_WAIT_MS,
-      });
+        { maxWaitMs: TURN_WAIT_MS, ...(opts.onWait ? { onWait: opts.onWait } : {}) },
+      ).finally(() => (othersWaiting = undefined));
     },
     async close() {
       if (privateDir) await fsp.rm(privateDir, { recursive: true, force: true });
