@@ -2,7 +2,7 @@
  * `npm run bench`: how long berth takes for 10, 50 and 100 services against a real engine and
  * registry, beside the engine's own floor for the same work. Writes docs/benchmarks.md.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { startWorld } from '../test/world/index.js';
 import { startHaproxy } from '../test/world/haproxy.js';
+import { startSshd } from '../test/world/sshd.js';
 import { createRepo } from '../test/support/repo.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
 import { listTree, readBlobs } from '../src/adapters/git.js';
@@ -258,6 +259,99 @@ async function benchRead(): Promise<ReadRow> {
   }
 }
 
+interface GitopsRow {
+  /** One set-image against a warm cache, whole process: file:// and ssh:// (loopback sshd). */
+  single: number;
+  singleSsh: number;
+  /** 20 set-image runs started at once for 20 services on one runner (shared cache), wall time until all landed. */
+  race: number;
+  raceSsh: number;
+}
+
+/** Start `runs` berth processes at once and wait for all; wall time. Every one must exit 0. */
+async function timeTogether(runs: string[][], env: Record<string, string>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    runs.map(
+      (args) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(process.execPath, [MAIN, ...args], {
+            env: { ...process.env, ...env },
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let err = '';
+          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          child.on('error', reject);
+          child.on('close', (code) =>
+            code === 0 ? resolve() : reject(new Error(`berth ${args.join(' ')} exited ${code}: ${err}`)),
+          );
+        }),
+    ),
+  );
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/** The CI side (issue 9): one set-image with a warm cache, and 20 at once, over file:// and ssh://. */
+async function benchGitops(): Promise<GitopsRow> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-gitops-'));
+  const sshd = await startSshd();
+  try {
+    const work = path.join(tmp, 'work');
+    mkdirSync(path.join(work, 'services'), { recursive: true });
+    gitIn(tmp, 'init', '-q', '-b', 'staging', work);
+    const services = Array.from({ length: 20 }, (_, i) => `svc-${String(i).padStart(2, '0')}`);
+    for (const s of services) {
+      writeFileSync(
+        path.join(work, `services/${s}.yaml`),
+        `# ${s}\nimage: reg/team/${s}:1   # CI\nbuildNumber: '1'\n`,
+      );
+    }
+    gitIn(work, 'add', '-A');
+    gitIn(work, 'commit', '-q', '-m', 'services');
+    const transports = [
+      {
+        bare: path.join(tmp, 'file.git'),
+        url: (b: string) => `file://${b}`,
+        env: {} as Record<string, string>,
+      },
+      { bare: path.join(tmp, 'ssh.git'), url: (b: string) => sshd.url(b), env: sshd.gitEnv() },
+    ];
+    const out: number[] = [];
+    for (const t of transports) {
+      gitIn(tmp, 'clone', '-q', '--bare', work, t.bare);
+      const cache = path.join(tmp, `cache-${path.basename(t.bare)}`);
+      const args = (s: string, tag: string, build: number) => [
+        'set-image',
+        s,
+        '--repo',
+        t.url(t.bare),
+        '--env',
+        'staging',
+        '--cache-dir',
+        cache,
+        '--image',
+        `reg/team/${s}:${tag}`,
+        '--build',
+        String(build),
+      ];
+      time(args('svc-00', 'warm', 2), t.env);
+      const singles: number[] = [];
+      for (let r = 0; r < RUNS; r++) singles.push(time(args('svc-00', `r${r}`, 3 + r), t.env));
+      out.push(median(singles));
+      out.push(
+        await timeTogether(
+          services.map((s) => args(s, 'race', 100)),
+          t.env,
+        ),
+      );
+    }
+    return { single: out[0]!, race: out[1]!, singleSsh: out[2]!, raceSsh: out[3]! };
+  } finally {
+    await sshd.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   const rows: Row[] = [];
   process.stderr.write('bench: reading the repo…\n');
@@ -268,6 +362,8 @@ async function main() {
   }
   process.stderr.write('bench: time out of rotation…\n');
   const rot = await benchRotation();
+  process.stderr.write('bench: set-image…\n');
+  const ci = await benchGitops();
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const lines = [
     '# Benchmarks',
@@ -316,6 +412,18 @@ async function main() {
     '| out of rotation | drain (no open sessions) | recreate incl. health wait | undrain | engine: bare recreate + one health interval |',
     '| ---: | ---: | ---: | ---: | ---: |',
     `| ${fmt(rot.outOfRotation)} | ${fmt(rot.drain)} | ${fmt(rot.recreate)} | ${fmt(rot.undrain)} | ${fmt(rot.floorRecreate + rot.interval)} |`,
+    '',
+    '## The CI side: set-image (issue 9)',
+    '',
+    'A bare repo with 20 services on `staging`, reached over file:// and over ssh:// (a private',
+    `sshd on loopback). One \`berth set-image\` with a warm cache, whole process (node start-up, fetch,`,
+    `edit, commit, push), median of ${RUNS}; and 20 started at once for 20 services on one runner`,
+    '(one cache folder: they take turns), wall time until all 20 landed. Target: one run under 1 s.',
+    '',
+    '| transport | one set-image, warm cache | 20 at once, all landed |',
+    '| --- | ---: | ---: |',
+    `| file:// | ${fmt(ci.single)} | ${fmt(ci.race)} |`,
+    `| ssh:// (loopback sshd) | ${fmt(ci.singleSsh)} | ${fmt(ci.raceSsh)} |`,
     '',
   ];
   writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), lines.join('\n'));
