@@ -162,7 +162,7 @@ describe('set-image', () => {
     assert.match(bad.stderr, /--author "nobody": expected "Name <email>"/);
   });
 
-  test('never loads the Docker engine client', async () => {
+  test('set-image, rollback, diff, promote, smoke and history --git never load the Docker engine client', async () => {
     // A module hook that fails any resolution of dockerode, in the berth process itself.
     const hook = `export async function resolve(s, c, n) { if (s === 'dockerode' || s.startsWith('dockerode/')) throw new Error('dockerode was loaded'); return n(s, c); }`;
     const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
@@ -175,9 +175,29 @@ describe('set-image', () => {
     });
     assert.notEqual(control.status, 0);
     assert.match(control.stderr, /dockerode was loaded/);
-    const r = remote();
-    const res = await setImage(r, ['api', '--image', '127.0.0.1:5000/team/api:1.4.3'], { NODE_OPTIONS });
+    const r = remote({
+      'berth.yaml':
+        'environments:\n  staging: { branch: staging, promote_to: production }\n  production: { branch: production }\n',
+    });
+    r.branch('production', 'staging');
+    const res = await setImage(r, ['api', '--image', '127.0.0.1:5000/team/api:1.4.3', '--build', '124'], {
+      NODE_OPTIONS,
+    });
     assert.equal(res.code, 0, res.stderr);
+    const where = ['--repo', r.url, '--cache-dir', tempDir()];
+    for (const args of [
+      ['rollback', 'api', '--env', 'staging'],
+      ['diff', '--from', 'staging'],
+      ['promote', '--from', 'staging', '--push'],
+      ['history', 'api', '--git', '--env', 'production'],
+    ]) {
+      const out = await berth([...args, ...where], { NODE_OPTIONS });
+      assert.equal(out.code, 0, `${args.join(' ')}: ${out.stderr}`);
+    }
+    // smoke with no checks declared stops with its own error, not a module load failure.
+    const smoke = await berth(['smoke', '--env', 'staging', ...where], { NODE_OPTIONS });
+    assert.equal(smoke.code, 1);
+    assert.match(smoke.stderr, /declares no smoke checks/);
   });
 });
 
