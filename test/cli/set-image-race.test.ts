@@ -143,3 +143,29 @@ for (const t of transports) {
     });
   });
 }
+
+describe('set-image over ssh:// without permission', () => {
+  test('a key the server refuses: a clear error, exit 1, nothing pushed', async () => {
+    const r = fleetRemote();
+    const before = r.head('staging');
+    const res = await berth(
+      [
+        'set-image',
+        'svc-01',
+        '--repo',
+        sshd!.url(r.bare),
+        '--env',
+        'staging',
+        '--cache-dir',
+        tempDir(),
+        '--image',
+        '127.0.0.1:5000/team/svc-01:9',
+      ],
+      sshd!.gitEnv(sshd!.newKey(false)),
+      120_000,
+    );
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /cannot read state repo ssh:\/\/.*: .*Permission denied \(publickey\)/);
+    assert.equal(r.head('staging'), before);
+  });
+});
