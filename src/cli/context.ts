@@ -1,6 +1,5 @@
 import path from 'node:path';
-import { loadStateRepo, type LoadResult } from '../config/load.js';
-import { validateLoadBalancer } from '../providers/drain/registry.js';
+import { loadChecked } from './checked.js';
 import { desiredForHost } from '../config/select.js';
 import { withSecretDigests } from '../reconcile/secrets.js';
 import { ageSecrets } from '../secrets/age.js';
@@ -44,24 +43,7 @@ export function readFiles(flags: RepoFlags): Promise<RepoFiles> {
   });
 }
 
-/** Read and validate the state repo; any error-level issue stops here, before the engine is asked. */
-/**
- * The repo loaded and checked, including rules that need a plugin registry (load balancer
- * settings), which the pure config layer cannot reach.
- */
-export function loadChecked(files: RepoFiles): LoadResult {
-  const result = loadStateRepo(files);
-  const lb = result.repo?.settings?.loadBalancer;
-  if (!lb) return result;
-  const lbIssues: ConfigIssue[] = validateLoadBalancer(lb).map((i) => ({
-    file: 'berth.yaml',
-    path: i.path,
-    message: i.message,
-    severity: 'error',
-  }));
-  if (!lbIssues.length) return result;
-  return { issues: [...result.issues, ...lbIssues] };
-}
+export { loadChecked } from './checked.js';
 
 export async function loadRepo(flags: RepoFlags): Promise<LoadedRepo> {
   const files = await readFiles(flags);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { compareEnvironments } from '../../gitops/compare.js';
 import { formatDiff } from '../../gitops/diff.js';
-import { loadChecked } from '../context.js';
+import { loadChecked } from '../checked.js';
 import { printJson } from '../output.js';
 import { gitopsOptions, withWorkspace, type GitopsFlags } from './gitops-options.js';
 

@@ -5,7 +5,7 @@ import { openSqliteStore } from '../../store/sqlite.js';
 import { UsageError } from '../../model/errors.js';
 import { formatStory, serviceStory } from '../../gitops/history.js';
 import { resolveEnv } from '../../gitops/repo.js';
-import { loadChecked } from '../context.js';
+import { loadChecked } from '../checked.js';
 import { printJson, useColor } from '../output.js';
 import { withWorkspace } from './gitops-options.js';
 

@@ -3,7 +3,7 @@ import { UsageError } from '../../model/errors.js';
 import { openPlatform } from '../../gitops/platforms/registry.js';
 import { promote, type PromoteMode, type Promoted } from '../../gitops/promote.js';
 import { describeRelease, shortSha } from '../../gitops/release.js';
-import { loadChecked } from '../context.js';
+import { loadChecked } from '../checked.js';
 import { printJson } from '../output.js';
 import {
   gitopsOptions,

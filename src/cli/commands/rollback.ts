@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { describeRelease, shortSha } from '../../gitops/release.js';
 import { rollback } from '../../gitops/rollback.js';
-import { loadChecked } from '../context.js';
+import { loadChecked } from '../checked.js';
 import { printJson } from '../output.js';
 import {
   gitopsOptions,

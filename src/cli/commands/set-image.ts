@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { describeRelease } from '../../gitops/release.js';
 import { changeName, setImage } from '../../gitops/set-image.js';
-import { loadChecked } from '../context.js';
+import { loadChecked } from '../checked.js';
 import { printJson } from '../output.js';
 import {
   gitopsOptions,

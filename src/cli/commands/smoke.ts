@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../../model/errors.js';
 import { envLabel, loadOrThrow, resolveEnv } from '../../gitops/repo.js';
 import { formatSmoke, runSmoke } from '../../gitops/smoke.js';
-import { loadChecked } from '../context.js';
+import { loadChecked } from '../checked.js';
 import { ExitError } from '../exit.js';
 import { paint, printJson, useColor } from '../output.js';
 import { gitopsOptions, withWorkspace, type GitopsFlags } from './gitops-options.js';
