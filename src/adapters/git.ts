@@ -501,7 +501,8 @@ export async function createCommit(
     writes.forEach((ch, i) => args.push('--cacheinfo', `${ch.mode ?? '100644'},${oids[i]},${ch.path}`));
     const removed = c.changes.filter((ch) => ch.content === null).map((ch) => ch.path);
     if (removed.length) args.push('--force-remove', ...removed);
-    await runGit(args, { ...run, env: index });
+    // --force-remove wants a work tree, though it never looks at one: give it the empty scratch dir.
+    await runGit(args, { ...run, env: { ...index, GIT_DIR: gitDir, GIT_WORK_TREE: scratch } });
     const tree = await text(['write-tree'], { ...run, env: index });
     return await text(['commit-tree', tree, '-p', c.parent, '-m', c.message], {
       ...run,
