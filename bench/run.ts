@@ -266,6 +266,8 @@ interface GitopsRow {
   /** 20 set-image runs started at once for 20 services on one runner (shared cache), wall time until all landed. */
   race: number;
   raceSsh: number;
+  /** The 1-minute load average when the measurement started. */
+  load: number;
 }
 
 /** Start `runs` berth processes at once and wait for all; wall time. Every one must exit 0. */
@@ -293,6 +295,7 @@ async function timeTogether(runs: string[][], env: Record<string, string>): Prom
 
 /** The CI side (issue 9): one set-image with a warm cache, and 20 at once, over file:// and ssh://. */
 async function benchGitops(): Promise<GitopsRow> {
+  const load = os.loadavg()[0] ?? 0;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-gitops-'));
   const sshd = await startSshd();
   try {
@@ -345,7 +348,7 @@ async function benchGitops(): Promise<GitopsRow> {
         ),
       );
     }
-    return { single: out[0]!, race: out[1]!, singleSsh: out[2]!, raceSsh: out[3]! };
+    return { single: out[0]!, race: out[1]!, singleSsh: out[2]!, raceSsh: out[3]!, load };
   } finally {
     await sshd.stop();
     rmSync(tmp, { recursive: true, force: true });
@@ -419,6 +422,7 @@ async function main() {
     `sshd on loopback). One \`berth set-image\` with a warm cache, whole process (node start-up, fetch,`,
     `edit, commit, push), median of ${RUNS}; and 20 started at once for 20 services on one runner`,
     '(one cache folder: they take turns), wall time until all 20 landed. Target: one run under 1 s.',
+    `Load average (1 min) when this part started: ${ci.load.toFixed(1)}; other work on the machine slows every figure.`,
     '',
     '| transport | one set-image, warm cache | 20 at once, all landed |',
     '| --- | ---: | ---: |',
