@@ -76,8 +76,13 @@ function banner(port: number): Promise<boolean> {
  * Resolves once it sends its banner (≤ 10 s).
  */
 export async function startSshd(opts: { readyTimeoutMs?: number } = {}): Promise<SshdHandle> {
-  // sshd's privilege separation needs this; Debian's package makes it only at boot.
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  // sshd's privilege separation needs this; Debian's package makes it only at boot. Without
+  // root this may fail, and sshd then says what it misses in its log (part of the error).
+  try {
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  } catch {
+    // See above.
+  }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bw-sshd-'));
   try {
     const hostKey = path.join(dir, 'host_ed25519');
