@@ -2,7 +2,7 @@
  * `npm run bench`: how long berth takes for 10, 50 and 100 services against a real engine and
  * registry, beside the engine's own floor for the same work. Writes docs/benchmarks.md.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import Docker from 'dockerode';
 import { startWorld } from '../test/world/index.js';
 import { startHaproxy } from '../test/world/haproxy.js';
+import { startSshd } from '../test/world/sshd.js';
 import { createRepo } from '../test/support/repo.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
 import { openPostgresStore } from '../src/store/postgres.js';
@@ -334,6 +335,128 @@ async function benchRecord(): Promise<RecordRow[]> {
     return rows;
   } finally {
     await pg.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+interface GitopsRow {
+  /** One set-image against a warm cache, whole process: file:// and ssh:// (loopback sshd). */
+  single: number;
+  singleSsh: number;
+  /** 20 set-image runs started at once for 20 services on one runner (shared cache), wall time until all landed. */
+  race: number;
+  raceSsh: number;
+  /** CPU time (user + sys) of one set-image, its git processes included: what a busy machine cannot inflate. */
+  cpu: number;
+  cpuSsh: number;
+  /** The 1-minute load average when the measurement started. */
+  load: number;
+}
+
+/** CPU time (user + sys, ms) of this process's finished children and theirs, from /proc. */
+function childrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After the command name: field 16 (cutime) and 17 (cstime) of proc(5) are at 13 and 14 here.
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+}
+
+/** Start `runs` berth processes at once and wait for all; wall time. Every one must exit 0. */
+async function timeTogether(runs: string[][], env: Record<string, string>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    runs.map(
+      (args) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(process.execPath, [MAIN, ...args], {
+            env: { ...process.env, ...env },
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let err = '';
+          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          child.on('error', reject);
+          child.on('close', (code) =>
+            code === 0 ? resolve() : reject(new Error(`berth ${args.join(' ')} exited ${code}: ${err}`)),
+          );
+        }),
+    ),
+  );
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/** The CI side (issue 9): one set-image with a warm cache, and 20 at once, over file:// and ssh://. */
+async function benchGitops(): Promise<GitopsRow> {
+  const load = os.loadavg()[0] ?? 0;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-gitops-'));
+  const sshd = await startSshd();
+  try {
+    const work = path.join(tmp, 'work');
+    mkdirSync(path.join(work, 'services'), { recursive: true });
+    gitIn(tmp, 'init', '-q', '-b', 'staging', work);
+    const services = Array.from({ length: 20 }, (_, i) => `svc-${String(i).padStart(2, '0')}`);
+    for (const s of services) {
+      writeFileSync(
+        path.join(work, `services/${s}.yaml`),
+        `# ${s}\nimage: reg/team/${s}:1   # CI\nbuildNumber: '1'\n`,
+      );
+    }
+    gitIn(work, 'add', '-A');
+    gitIn(work, 'commit', '-q', '-m', 'services');
+    const transports = [
+      {
+        bare: path.join(tmp, 'file.git'),
+        url: (b: string) => `file://${b}`,
+        env: {} as Record<string, string>,
+      },
+      { bare: path.join(tmp, 'ssh.git'), url: (b: string) => sshd.url(b), env: sshd.gitEnv() },
+    ];
+    const out: number[] = [];
+    const cpu: number[] = [];
+    for (const t of transports) {
+      gitIn(tmp, 'clone', '-q', '--bare', work, t.bare);
+      const cache = path.join(tmp, `cache-${path.basename(t.bare)}`);
+      const args = (s: string, tag: string, build: number) => [
+        'set-image',
+        s,
+        '--repo',
+        t.url(t.bare),
+        '--env',
+        'staging',
+        '--cache-dir',
+        cache,
+        '--image',
+        `reg/team/${s}:${tag}`,
+        '--build',
+        String(build),
+      ];
+      time(args('svc-00', 'warm', 2), t.env);
+      const singles: number[] = [];
+      const cpus: number[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        const before = childrenCpuMs();
+        singles.push(time(args('svc-00', `r${r}`, 3 + r), t.env));
+        cpus.push(childrenCpuMs() - before);
+      }
+      out.push(median(singles));
+      cpu.push(median(cpus));
+      out.push(
+        await timeTogether(
+          services.map((s) => args(s, 'race', 100)),
+          t.env,
+        ),
+      );
+    }
+    return {
+      single: out[0]!,
+      race: out[1]!,
+      singleSsh: out[2]!,
+      raceSsh: out[3]!,
+      cpu: cpu[0]!,
+      cpuSsh: cpu[1]!,
+      load,
+    };
+  } finally {
+    await sshd.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
 }
@@ -680,6 +803,8 @@ async function main() {
     }
     return rows;
   });
+  process.stderr.write('bench: set-image…\n');
+  const ci = await benchGitops();
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const lines = [
     '# Benchmarks',
@@ -753,6 +878,19 @@ async function main() {
     `| ${fmt(overhead.sqlite)} | ${fmt(overhead.postgres)} | ${fmt(overhead.postgres - overhead.sqlite)} | ${fmt(overhead.recordSqlite)} | ${fmt(overhead.recordPostgres)} |`,
     '',
     ...startupLines(startup.result, startup.others),
+    '## The CI side: set-image (issue 9)',
+    '',
+    'A bare repo with 20 services on `staging`, reached over file:// and over ssh:// (a private',
+    `sshd on loopback). One \`berth set-image\` with a warm cache, whole process (node start-up, fetch,`,
+    `edit, commit, push), median of ${RUNS}; and 20 started at once for 20 services on one runner`,
+    '(one cache folder: they take turns), wall time until all 20 landed. Target: one run under 1 s.',
+    `Load average (1 min) when this part started: ${ci.load.toFixed(1)}; other work on the machine slows every figure.`,
+    '',
+    '| transport | one set-image, warm cache | its CPU time (user + sys: node and the git it runs) | 20 at once, all landed |',
+    '| --- | ---: | ---: | ---: |',
+    `| file:// | ${fmt(ci.single)} | ${fmt(ci.cpu)} | ${fmt(ci.race)} |`,
+    `| ssh:// (loopback sshd) | ${fmt(ci.singleSsh)} | ${fmt(ci.cpuSsh)} | ${fmt(ci.raceSsh)} |`,
+    '',
   ];
   writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), lines.join('\n'));
   process.stdout.write(lines.join('\n'));

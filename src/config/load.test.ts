@@ -494,7 +494,7 @@ test('berth.yaml: settings, environments and smoke checks', () => {
       'smoke:',
       '  staging:',
       '    - { url: "https://staging.example.com/health", status: 200 }',
-      '    - { url: "https://staging.example.com/" }',
+      '    - { url: "https://staging.example.com/", body: Welcome, timeout: 2.5s }',
       'inventory: { source: static }',
       '',
     ].join('\n'),
@@ -517,8 +517,8 @@ test('berth.yaml: settings, environments and smoke checks', () => {
     rollout: { batch: 1, maxUnavailable: 1 },
     smoke: {
       staging: [
-        { url: 'https://staging.example.com/health', status: 200 },
-        { url: 'https://staging.example.com/', status: 200 },
+        { url: 'https://staging.example.com/health', status: 200, timeoutMs: 10_000 },
+        { url: 'https://staging.example.com/', status: 200, body: 'Welcome', timeoutMs: 2_500 },
       ],
     },
     inventory: { source: 'static' },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FIELD_LIST, type FieldKey, type SERVICE_FIELDS, type ServiceField } from './fields.js';
-import { absPath, duration, envDirProblem, httpUrl, line, nonEmptyLine } from './schema-parts.js';
+import { absPath, duration, envDirProblem, hasTemplate, line, nonEmptyLine } from './schema-parts.js';
 
 /** Service names become file names (`<env_dir>/<name>`) and container names. */
 export const SAFE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,62}$/;
@@ -165,7 +165,22 @@ export const berthSchema = z
         envName(),
         z.array(
           z.strictObject({
-            url: httpUrl().describe('URL to request.'),
+            url: line()
+              .superRefine((s, ctx) => {
+                // Smoke checks run from CI, where there is no host to render a template for.
+                if (hasTemplate(s)) {
+                  ctx.addIssue({
+                    code: 'custom',
+                    message: 'smoke URLs are not templated; write the URL out',
+                  });
+                } else if (!/^https?:\/\/./.test(s) || !URL.canParse(s)) {
+                  ctx.addIssue({
+                    code: 'custom',
+                    message: `${JSON.stringify(s)} is not an http:// or https:// URL`,
+                  });
+                }
+              })
+              .describe('URL to request (GET).'),
             status: z
               .int()
               .min(100)
@@ -173,6 +188,10 @@ export const berthSchema = z
               .optional()
               .describe('Expected HTTP status.')
               .meta({ default: 200 }),
+            body: nonEmptyLine().optional().describe('Text the response body must contain.'),
+            timeout: duration('Longest wait for the whole answer, e.g. 10s.')
+              .optional()
+              .meta({ default: '10s' }),
           }),
         ),
       )

@@ -93,6 +93,16 @@ export interface StateRepo {
   settings?: RepoSettings;
 }
 
+/** One smoke check: GET `url`, expect `status` and, if given, `body` somewhere in the answer. */
+export interface SmokeCheck {
+  url: string;
+  status: number;
+  /** Text the response body must contain. */
+  body?: string;
+  /** Longest wait for the whole answer. */
+  timeoutMs: number;
+}
+
 /** Repo-wide settings from berth.yaml that are not per-service. Keys of passthrough records stay as written. */
 export interface RepoSettings {
   project?: string;
@@ -112,7 +122,7 @@ export interface RepoSettings {
     leaseExpiryMs?: number;
   };
   /** Environment name -> checks run by `berth smoke`. */
-  smoke: Record<string, Array<{ url: string; status: number }>>;
+  smoke: Record<string, SmokeCheck[]>;
   /** Where hosts come from: `static` (inventory.yaml) or a discovery source with its settings. */
   inventory: { source: 'static' | 'aws-ec2'; [setting: string]: unknown };
 }

@@ -143,7 +143,7 @@ function took(ms: number): string {
 }
 
 /** `2024-05-01 14:03`: ISO order (sorts and greps well) at the minute people think in. */
-function when(isoTime: string, utc: boolean): string {
+export function when(isoTime: string, utc: boolean): string {
   const d = new Date(isoTime);
   if (Number.isNaN(d.getTime())) return clean(isoTime);
   const p = (v: number) => String(v).padStart(2, '0');
@@ -172,8 +172,11 @@ function images(r: ActionRecord): string {
   return '-';
 }
 
-/** Last path part with its tag, or its digest when there is no tag; `latest` when neither. */
-function short(ref: string): string {
+/**
+ * Last path part with its tag, or its digest when there is no tag; `latest` when neither. The
+ * one short form of an image berth shows, here and in the CI commands' messages.
+ */
+export function short(ref: string): string {
   const at = ref.indexOf('@');
   const name = at >= 0 ? ref.slice(0, at) : ref;
   const digest = at >= 0 ? ref.slice(at + 1) : undefined;

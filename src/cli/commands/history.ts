@@ -4,9 +4,16 @@ import { formatDeploys, formatHistory } from '../../store/format.js';
 import { defaultStorePath } from '../../store/paths.js';
 import type { ApplyResult, HistoryQuery } from '../../store/types.js';
 import { spoolDirOption, storeOption } from '../options.js';
+import { formatStory, serviceStory } from '../../gitops/history.js';
+import { resolveEnv } from '../../gitops/repo.js';
+import { loadChecked } from '../../host/checked.js';
 import { printJson, useColor } from '../output.js';
+import { withWorkspace } from './gitops-options.js';
 
 interface HistoryFlags {
+  git?: boolean;
+  repo: string;
+  cacheDir?: string;
   store?: string;
   spoolDir?: string;
   env?: string;
@@ -72,11 +79,18 @@ export function registerHistory(program: Command): void {
     .option('--steps', 'one line per step (pull, lease, drain, recreate, health, …) with its timing')
     .option('--limit <n>', 'newest N entries (with --steps: steps)', positive, 50)
     .option('--json', 'print the entries (with --steps: the steps) as JSON')
+    .option(
+      '--git',
+      "instead of the record: the branch's own story of SERVICE (each build that entered it, when, by whom); --env names the branch's environment",
+    )
+    .addOption(new Option('--repo <path|url>', 'with --git: the state repo').env('BERTH_REPO').default('.'))
+    .option('--cache-dir <dir>', 'with --git: where cached clones of remote repos live')
     .addHelpText(
       'after',
       `\nThe record is ${defaultStorePath()} unless --store or BERTH_STORE names another (a postgres:// URL for a fleet).`,
     )
     .action(async (service: string | undefined, flags: HistoryFlags) => {
+      if (flags.git) return gitHistory(service, flags);
       if (service !== undefined && flags.service !== undefined && service !== flags.service) {
         throw new UsageError(`two services named: "${service}" and --service "${flags.service}"; give one`);
       }
@@ -110,4 +124,23 @@ export function registerHistory(program: Command): void {
         await store.close();
       }
     });
+}
+
+/** `history SERVICE --git`: read from the branch, never from the record. */
+async function gitHistory(service: string | undefined, flags: HistoryFlags): Promise<void> {
+  if (!service) throw new UsageError('history --git needs a SERVICE');
+  if (!flags.env) throw new UsageError('history --git needs --env (the branch to read)');
+  if (!Number.isInteger(flags.limit) || flags.limit < 1)
+    throw new UsageError('--limit takes a whole number of at least 1');
+  const env = flags.env;
+  const story = await withWorkspace(flags, async (ws) => {
+    const e = await resolveEnv(ws, env);
+    const files = e.files ?? (await ws.read(e.branch));
+    // The whole story is read (a service file's log is short) so the oldest row shown is not
+    // taken for the file's creation; only the newest --limit rows are printed.
+    const s = await serviceStory(ws, files, service, loadChecked);
+    return { branch: e.branch, file: s.file, entries: s.entries.slice(0, flags.limit) };
+  });
+  if (flags.json) printJson({ service, env, branch: story.branch, file: story.file, entries: story.entries });
+  else process.stdout.write(formatStory(story.entries));
 }

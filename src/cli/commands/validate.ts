@@ -14,7 +14,7 @@ export function registerValidate(program: Command): void {
       // The schemas and the YAML parser load while git reads the repo in its own processes.
       // Problems found while reading (a symlink out of the repo, a file too large or not UTF-8)
       // come back with the files and are reported with every other issue.
-      const [files, { loadChecked }] = await Promise.all([readFiles(flags), import('../../host/desired.js')]);
+      const [files, { loadChecked }] = await Promise.all([readFiles(flags), import('../../host/checked.js')]);
       const ref = files.ref;
       const result = loadChecked(files);
       const errors = result.issues.filter((i) => i.severity === 'error');
