@@ -82,6 +82,7 @@ export interface AgentOptions {
   /** How long a turn waits for another berth that holds the host before trying again later. */
   waitLockMs: number;
   parallel?: number;
+  spoolDir?: string;
   berthVersion: string;
   log: Logger;
   metrics: AgentMetrics;
@@ -337,6 +338,7 @@ export class Agent {
       signal,
       parallel: this.o.parallel,
       waitLockMs: this.o.waitLockMs,
+      spoolDir: this.o.spoolDir,
     };
   }
 
@@ -586,6 +588,7 @@ export class Agent {
     const layers = new Map<string, Map<string, { current: number; total: number }>>();
     return {
       warnings: (issues) => issues.forEach((i) => log.warn({ issue: formatIssue(i) }, 'state repo warning')),
+      notice: (message) => log.info(message),
       planned: (plan) =>
         log.info(
           {

@@ -38,6 +38,8 @@ export interface DaemonOptions {
   backoffMaxMs: number;
   waitLockMs: number;
   parallel?: number;
+  /** Where a networked record keeps outcomes while it cannot be reached. */
+  spoolDir?: string;
   /** Trust settings for `--verify-signatures`; undefined when signatures are not checked. */
   verify?: { allowedSigners?: string; gpgKeys?: string };
   berthVersion: string;
@@ -121,6 +123,7 @@ export async function startAgent(o: DaemonOptions, signal: AbortSignal): Promise
     backoff: { baseMs: Math.min(o.intervalMs, o.backoffMaxMs), maxMs: o.backoffMaxMs },
     waitLockMs: o.waitLockMs,
     parallel: o.parallel,
+    spoolDir: o.spoolDir,
     berthVersion: o.berthVersion,
     log,
     metrics,

@@ -1,13 +1,18 @@
+import path from 'node:path';
 import { Option, type Command } from 'commander';
+import { defaultStorePath } from '../store/paths.js';
 import { parseDuration } from '../config/values.js';
 import { UsageError } from '../model/errors.js';
 
-/** A commander parser for a duration flag (`30s`, `5m`, `1500ms`), in milliseconds. */
-export function durationFlag(flag: string): (v: string) => number {
+/**
+ * A commander parser for a duration flag (`30s`, `5m`, `1500ms`), in milliseconds. A limit on
+ * how long something may take must be `positive`; a wait may be 0 (do not wait).
+ */
+export function durationFlag(flag: string, opts: { positive?: boolean } = {}): (v: string) => number {
   return (v) => {
     const ms = parseDuration(v);
     if (typeof ms !== 'number') throw new UsageError(`${flag}: ${ms.error}`);
-    if (ms <= 0) throw new UsageError(`${flag} must be longer than 0`);
+    if (opts.positive && ms <= 0) throw new UsageError(`${flag} must be longer than 0`);
     return ms;
   };
 }
@@ -20,7 +25,7 @@ export function engineOptions(cmd: Command): Command {
       'longest wait for one answer from the Docker engine (default 60s)',
     )
       .env('BERTH_ENGINE_TIMEOUT')
-      .argParser(durationFlag('--engine-timeout')),
+      .argParser(durationFlag('--engine-timeout', { positive: true })),
   );
 }
 
@@ -57,6 +62,22 @@ export function repoOptions(cmd: Command): Command {
         'longest a clone or fetch of the state repo may take (default 120s)',
       )
         .env('BERTH_GIT_TIMEOUT')
-        .argParser(durationFlag('--git-timeout')),
+        .argParser(durationFlag('--git-timeout', { positive: true })),
     );
+}
+
+/** `--store`: the deployment record, a SQLite path or a postgres:// URL (or BERTH_STORE). */
+export function storeOption(): Option {
+  return new Option(
+    '--store <path|url>',
+    `deployment record: a SQLite file, or postgres://USER@HOST/DB for a fleet (default ${defaultStorePath()})`,
+  ).env('BERTH_STORE');
+}
+
+/** `--spool-dir`: where a networked record keeps outcomes while it cannot be reached. */
+export function spoolDirOption(): Option {
+  return new Option(
+    '--spool-dir <dir>',
+    `where outcomes wait while the record cannot be reached (default ${path.join(path.dirname(defaultStorePath()), 'spool')})`,
+  ).env('BERTH_SPOOL_DIR');
 }

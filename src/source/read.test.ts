@@ -372,3 +372,16 @@ test('defaultCacheDir honours XDG_CACHE_HOME for ordinary users', () => {
     else process.env.XDG_CACHE_HOME = saved;
   }
 });
+
+test('a cache folder left without HEAD (debris) is moved aside for a fresh clone', async () => {
+  const r = remote();
+  const cacheDir = tempDir();
+  const url = `file://${r.bare}`;
+  const entry = await cacheName(url);
+  mkdirSync(path.join(cacheDir, entry, 'objects'), { recursive: true });
+  writeFileSync(path.join(cacheDir, entry, 'junk'), 'half a clone');
+  const got = await readStateRepo({ repo: url, env: 'main', cacheDir });
+  assert.equal(got.commit, sh(r.bare, 'rev-parse', 'refs/heads/main'));
+  assert.deepEqual(readdirSync(cacheDir), [entry], 'the debris is gone, no temp folder left');
+  assert.deepEqual(readdirSync(path.join(cacheDir, entry)).includes('junk'), false);
+});

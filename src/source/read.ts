@@ -47,6 +47,11 @@ export interface ReadOptions {
    * answer (default NETWORK_TIMEOUT_MS; `--git-timeout`).
    */
   networkTimeoutMs?: number;
+  /**
+   * false: read an existing cached clone as it is, without fetching. Only for a caller that
+   * checks freshness another way (a push that the remote refuses when the read was stale).
+   */
+  fetch?: boolean;
 }
 
 /** Bigger than any sane service file; protects memory from a stray binary. */
@@ -171,6 +176,7 @@ export async function readStateRepo(opts: ReadOptions): Promise<RepoFiles> {
       opts.cacheDir,
       env === undefined && ref === undefined,
       opts.networkTimeoutMs ?? NETWORK_TIMEOUT_MS,
+      opts.fetch ?? true,
     );
   } catch (e) {
     if (e instanceof NoDefaultBranch) {
@@ -220,6 +226,14 @@ export async function readStateRepo(opts: ReadOptions): Promise<RepoFiles> {
   return { ...(await readCommit(dir, commit, label)), commit, ref: refLabel };
 }
 
+/** Whether `dir` holds a finished clone (a bare repository has HEAD at its top). */
+function hasHead(dir: string): Promise<boolean> {
+  return fsp.stat(path.join(dir, 'HEAD')).then(
+    () => true,
+    () => false,
+  );
+}
+
 class NoDefaultBranch extends Error {
   constructor(public readonly dir: string) {
     super('no default branch');
@@ -240,6 +254,7 @@ async function ensureCache(
   cacheDir: string,
   wantHead: boolean,
   timeoutMs: number,
+  refresh: boolean,
 ): Promise<{ dir: string; fetched: boolean }> {
   const dir = path.join(cacheDir, await cacheName(url));
   try {
@@ -250,14 +265,7 @@ async function ensureCache(
     });
   }
   const label = redact(url);
-  const exists = await fsp.stat(path.join(dir, 'HEAD')).then(
-    () => true,
-    () => false,
-  );
-  if (!exists) {
-    // Only a finished clone is ever renamed into place, so a folder without HEAD is debris
-    // (a hand-made folder, a disk-full accident), never another run's clone in progress.
-    await fsp.rm(dir, { recursive: true, force: true });
+  if (!(await hasHead(dir))) {
     const tmp = path.join(cacheDir, `.tmp-${path.basename(dir)}-${randomBytes(6).toString('hex')}`);
     try {
       await cloneBare(url, tmp, { cwd: cacheDir, label, timeoutMs });
@@ -265,17 +273,40 @@ async function ensureCache(
         // The URL had credentials; keep them out of the cache on disk (we fetch by URL anyway).
         await setConfig(tmp, 'remote.origin.url', label);
       }
-      await fsp.rename(tmp, dir);
-      return { dir, fetched: false };
     } catch (e) {
       await fsp.rm(tmp, { recursive: true, force: true });
-      const code = (e as NodeJS.ErrnoException).code;
-      // Another run renamed its clone into place first: theirs is as fresh as ours.
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') return { dir, fetched: false };
       throw e;
+    }
+    // Only a finished clone is ever renamed into place. The folder is never deleted before the
+    // clone: between looking for HEAD and deleting, another run may have renamed its fresh clone
+    // there, and would then read a folder that vanished under it.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fsp.rename(tmp, dir);
+        return { dir, fetched: false };
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const taken = code === 'ENOTEMPTY' || code === 'EEXIST';
+        // Another run renamed its clone into place first: theirs is as fresh as ours.
+        if (taken && (await hasHead(dir))) {
+          await fsp.rm(tmp, { recursive: true, force: true });
+          return { dir, fetched: false };
+        }
+        if (!taken || attempt >= 2) {
+          await fsp.rm(tmp, { recursive: true, force: true });
+          throw e;
+        }
+        // A folder without HEAD is debris (hand-made, a disk-full accident): move it aside.
+        const trash = path.join(cacheDir, `.trash-${path.basename(dir)}-${randomBytes(6).toString('hex')}`);
+        await fsp.rename(dir, trash).then(
+          () => fsp.rm(trash, { recursive: true, force: true }),
+          () => undefined,
+        );
+      }
     }
   }
 
+  if (!refresh) return { dir, fetched: false };
   const refspecs = wantHead ? [HEADS, TAGS, `+HEAD:${REMOTE_HEAD}`] : [HEADS, TAGS];
   for (let attempt = 1; ; attempt++) {
     try {

@@ -1,7 +1,11 @@
 import http from 'node:http';
 
-/** A steady load through HAProxy from this process: bounded in count and time, counts failures. */
-export function load(frontend: string, opts = { workers: 4, maxRequests: 40_000, maxMs: 120_000 }) {
+/**
+ * A steady load of GET requests from this process (HTTP, no keep-alive), bounded in count and
+ * time, that counts failures and the versions that answered: how the zero-downtime tests see
+ * what a client of the load balancer sees.
+ */
+export function steadyLoad(url: string, opts = { workers: 4, maxRequests: 40_000, maxMs: 180_000 }) {
   let stop = false;
   let sent = 0;
   const failures: string[] = [];
@@ -9,7 +13,7 @@ export function load(frontend: string, opts = { workers: 4, maxRequests: 40_000,
   const started = Date.now();
   const once = () =>
     new Promise<void>((resolve) => {
-      const req = http.get(`${frontend}/version`, { agent: false, timeout: 5_000 }, (res) => {
+      const req = http.get(url, { agent: false, timeout: 5_000 }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
@@ -43,4 +47,9 @@ export function load(frontend: string, opts = { workers: 4, maxRequests: 40_000,
       return { sent, failures, versions: Object.fromEntries(versions) };
     },
   };
+}
+
+/** The steady load on a load balancer's frontend, asking each backend for its `/version`. */
+export function load(frontend: string, opts = { workers: 4, maxRequests: 40_000, maxMs: 120_000 }) {
+  return steadyLoad(`${frontend}/version`, opts);
 }

@@ -4,11 +4,11 @@ import { parseListen, startAgent } from '../../agent/daemon.js';
 import { UsageError } from '../../model/errors.js';
 import { defaultStorePath } from '../../store/paths.js';
 import { checkStoreLocation } from '../../store/registry.js';
-import { requestFrom } from '../context.js';
+import { hostFrom, requestFrom } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
-import { durationFlag, engineOptions, repoOptions } from '../options.js';
+import { durationFlag, engineOptions, repoOptions, spoolDirOption, storeOption } from '../options.js';
 import { cancelOnSignals } from '../signals.js';
-import { hostFrom, type PlanFlags } from './plan.js';
+import type { PlanFlags } from './plan.js';
 
 interface AgentFlags extends PlanFlags {
   interval: number;
@@ -22,6 +22,7 @@ interface AgentFlags extends PlanFlags {
   allowedSigners?: string;
   gpgKeys?: string;
   logLevel: string;
+  spoolDir?: string;
 }
 
 const DEFAULT_INTERVAL_MS = 30_000;
@@ -74,9 +75,8 @@ export function registerAgent(program: Command): void {
         .default(600_000, '10m'),
     )
     .option('--parallel <n>', 'how many services change at once', positiveInt('--parallel'), 4)
-    .addOption(
-      new Option('--store <path>', `deployment record; default ${defaultStorePath()}`).env('BERTH_STORE'),
-    )
+    .addOption(storeOption())
+    .addOption(spoolDirOption())
     .option(
       '--verify-signatures',
       'apply only commits signed by an allowed key (--allowed-signers, --gpg-keys)',
@@ -120,7 +120,7 @@ export function registerAgent(program: Command): void {
       try {
         const running = await startAgent(
           {
-            host: hostFrom(flags),
+            host: await hostFrom(flags),
             request: requestFrom({ ...flags, adopt: false, allowEmpty: false }),
             env: flags.env,
             store,
@@ -131,6 +131,7 @@ export function registerAgent(program: Command): void {
             backoffMaxMs: flags.backoffMax,
             waitLockMs: flags.waitLock,
             parallel: flags.parallel,
+            spoolDir: flags.spoolDir,
             verify: flags.verifySignatures
               ? { allowedSigners: flags.allowedSigners, gpgKeys: flags.gpgKeys }
               : undefined,
