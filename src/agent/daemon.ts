@@ -127,7 +127,8 @@ export async function startAgent(o: DaemonOptions, signal: AbortSignal): Promise
     berthVersion: o.berthVersion,
     log,
     metrics,
-    notifiers: (loaded) => notifiersFor(loaded?.repo.settings?.agent, o.environment, o.notifierFactories),
+    notifiers: (loaded) =>
+      notifiersFor(loaded?.repo.settings?.agent, o.environment, source.repo, o.notifierFactories),
     deps,
   });
 

@@ -12,6 +12,17 @@
  *   Gitea   GET/POST /repos/{owner}/{repo}/pulls (paged by page/limit), PATCH .../pulls/{index}
  *           (Authorization: token; 409 when one is open for the same branches)
  *
+ * and the commit status endpoint of each (what `berth agent` reports to):
+ *
+ *   GitHub  POST /repos/{owner}/{repo}/statuses/{sha}: state (error|failure|pending|success),
+ *           context, description, target_url; 201
+ *   GitLab  POST /projects/{id}/statuses/{sha}: state (pending|running|success|failed|canceled),
+ *           name, description, target_url; 201
+ *   Gitea   POST /repos/{owner}/{repo}/statuses/{sha}: state (pending|success|error|failure|
+ *           warning), context, description, target_url; 201
+ *
+ * A state the platform does not know is answered 422 (GitLab: 400), as the platforms do.
+ *
  * Anything else is answered 404 and recorded in `unexpected`, which tests check is empty.
  */
 import http from 'node:http';
@@ -29,6 +40,16 @@ export interface FakePull {
   state: 'open' | 'closed';
 }
 
+/** A commit status as the fake server holds it, in the platform's own words. */
+export interface FakeStatus {
+  sha: string;
+  state: string;
+  /** GitHub and Gitea `context`, GitLab `name`. */
+  context: string;
+  description: string;
+  targetUrl?: string;
+}
+
 export interface FakePlatform {
   name: PlatformName;
   /** The API root berth is given (`--api-url`). */
@@ -38,6 +59,8 @@ export interface FakePlatform {
   project: string;
   /** The server's state; tests may add pull requests or close them. */
   pulls: FakePull[];
+  /** Commit statuses set, oldest first. */
+  statuses: FakeStatus[];
   /** `METHOD path?query` of every request, in order. */
   requests: string[];
   /** Requests that matched no documented endpoint. */
@@ -70,6 +93,7 @@ export async function startFakePlatform(
   const token = opts.token ?? `tok-${name}-0123456789abcdef`;
   const project = opts.project ?? (name === 'gitlab' ? 'ops/infra/state' : 'ops/state');
   const pulls: FakePull[] = [];
+  const statuses: FakeStatus[] = [];
   const requests: string[] = [];
   const unexpected: string[] = [];
   let base = '';
@@ -108,8 +132,41 @@ export async function startFakePlatform(
 
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
+  const STATES: Record<PlatformName, string[]> = {
+    github: ['error', 'failure', 'pending', 'success'],
+    gitlab: ['pending', 'running', 'success', 'failed', 'canceled'],
+    gitea: ['pending', 'success', 'error', 'failure', 'warning'],
+  };
+  const statusPath =
+    name === 'gitlab'
+      ? new RegExp(
+          `^/projects/${encodeURIComponent(project).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/statuses/([0-9a-f]{40})$`,
+        )
+      : new RegExp(`^/repos/${project.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/statuses/([0-9a-f]{40})$`);
+  const setStatus = (c: Ctx, sha: string): Answer => {
+    const state = str(c.body.state);
+    const context = str(name === 'gitlab' ? c.body.name : c.body.context) ?? 'default';
+    if (!state || !STATES[name].includes(state)) {
+      return name === 'gitlab'
+        ? { status: 400, json: { error: 'state does not have a valid value' } }
+        : { status: 422, json: { message: 'Validation Failed', errors: [{ message: `state ${state}` }] } };
+    }
+    const st: FakeStatus = { sha, state, context, description: str(c.body.description) ?? '' };
+    if (str(c.body.target_url) !== undefined) st.targetUrl = str(c.body.target_url)!;
+    statuses.push(st);
+    return {
+      status: 201,
+      json:
+        name === 'gitlab'
+          ? { id: statuses.length, sha, status: state, name: context, description: st.description }
+          : { id: statuses.length, state, context, description: st.description },
+    };
+  };
+
   /** The documented endpoints; undefined means "no such endpoint". */
   const route = (c: Ctx): Answer | undefined => {
+    const sm = statusPath.exec(c.path);
+    if (sm && c.method === 'POST') return setStatus(c, sm[1]!);
     if (name === 'github' || name === 'gitea') {
       const prefix = `/repos/${project}/pulls`;
       if (c.path === prefix && c.method === 'GET') {
@@ -257,6 +314,7 @@ export async function startFakePlatform(
     token,
     project,
     pulls,
+    statuses,
     requests,
     unexpected,
     env: () => ({ [TOKEN_VARS[name]]: token }),
@@ -292,8 +350,18 @@ export function fakeHarness(
     unreachable: () => client(fake.token, `http://127.0.0.1:${deadPort}/api`),
     token: fake.token,
     open: () => fake.pulls.filter((p) => p.state === 'open'),
+    statuses: () =>
+      fake.statuses.map((st) => ({
+        commit: st.sha,
+        // GitLab says `failed` where berth says `failure`.
+        state: st.state === 'failed' ? 'failure' : st.state,
+        context: st.context,
+        description: st.description,
+        ...(st.targetUrl ? { targetUrl: st.targetUrl } : {}),
+      })),
     reset: () => {
       fake.pulls.length = 0;
+      fake.statuses.length = 0;
       fake.unexpected.length = 0;
     },
     unexpected: () => [...fake.unexpected],

@@ -1,29 +1,28 @@
 import type { AgentSettings } from '../../model/agent-settings.js';
 import type { Logger } from '../log.js';
 import type { AgentMetrics } from '../metrics.js';
-import type { Notifier, Report } from './types.js';
+import { commitStatusNotifier } from './commit-status.js';
+import { NOTIFY_TIMEOUT_MS, type Notifier, type Report } from './types.js';
 import { fetchPost, webhookNotifier } from './webhook.js';
 
-export type { Notifier, Report, ReportState } from './types.js';
+export { NOTIFY_TIMEOUT_MS, type Notifier, type Report, type ReportState } from './types.js';
 
-/** How long one notifier may take; a slow chat server never holds the agent up for longer. */
-export const NOTIFY_TIMEOUT_MS = 10_000;
-
-/** Extra notifier kinds, by the settings key that turns them on (the commit status joins here). */
+/** Replacements for the notifier kinds, by the settings key that turns them on (for tests). */
 export interface NotifierFactories {
-  commitStatus?: (s: NonNullable<AgentSettings['commitStatus']>, env: NodeJS.ProcessEnv) => Notifier;
+  commitStatus?: typeof commitStatusNotifier;
 }
 
-/** The notifiers berth.yaml's `agent` block asks for. */
+/** The notifiers berth.yaml's `agent` block asks for; `repo` is the state repo's URL. */
 export function notifiersFor(
   settings: AgentSettings | undefined,
   env: NodeJS.ProcessEnv,
+  repo: string,
   factories: NotifierFactories = {},
 ): Notifier[] {
   if (!settings) return [];
   const out: Notifier[] = [];
-  if (settings.commitStatus && factories.commitStatus)
-    out.push(factories.commitStatus(settings.commitStatus, env));
+  if (settings.commitStatus)
+    out.push((factories.commitStatus ?? commitStatusNotifier)(settings.commitStatus, env, repo));
   for (const n of settings.notify) out.push(webhookNotifier(n, env, fetchPost));
   return out;
 }

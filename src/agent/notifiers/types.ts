@@ -29,3 +29,6 @@ export interface Notifier {
   /** Send one report; throws an Error whose message names no secret. */
   send(report: Report, signal: AbortSignal): Promise<void>;
 }
+
+/** How long one notifier may take; a slow chat server never holds the agent up for longer. */
+export const NOTIFY_TIMEOUT_MS = 10_000;

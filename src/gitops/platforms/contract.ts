@@ -17,7 +17,15 @@ export interface PlatformHarness {
   token: string;
   /** Open pull requests as the server holds them. */
   open(): Array<{ number: number; head: string; base: string; title: string; body: string }>;
-  /** Forget every pull request (before each case). */
+  /** Commit statuses as the server holds them, oldest first, states in berth's words. */
+  statuses(): Array<{
+    commit: string;
+    state: string;
+    context: string;
+    description: string;
+    targetUrl?: string;
+  }>;
+  /** Forget every pull request and commit status (before each case). */
   reset(): void;
   /** Requests the server did not expect (not a documented endpoint). */
   unexpected(): string[];
@@ -109,6 +117,43 @@ export function platformContract(name: string, harness: () => PlatformHarness): 
         assert.ok(!e.message.includes(wrong), e.message);
         return true;
       });
+    });
+
+    test('setCommitStatus sets pending, then success or failure, under one context', async () => {
+      const c = h.client();
+      const commit = 'ab'.repeat(20);
+      await c.setCommitStatus(commit, {
+        state: 'pending',
+        context: 'berth/app-1',
+        description: 'berth agent is applying this commit',
+      });
+      await c.setCommitStatus(commit, {
+        state: 'failure',
+        context: 'berth/app-1',
+        description: `health check failed\n${'x'.repeat(300)}`,
+        targetUrl: 'https://dash.invalid/app-1',
+      });
+      const got = h.statuses();
+      assert.deepEqual(
+        got.map((s) => [s.commit, s.state, s.context]),
+        [
+          [commit, 'pending', 'berth/app-1'],
+          [commit, 'failure', 'berth/app-1'],
+        ],
+      );
+      assert.equal(got[1]!.targetUrl, 'https://dash.invalid/app-1');
+      // One line, cut to what every platform takes.
+      assert.ok(!got[1]!.description.includes('\n'));
+      assert.ok(got[1]!.description.length <= 140, `${got[1]!.description.length} characters`);
+      assert.deepEqual(h.unexpected(), []);
+    });
+
+    test('setCommitStatus refuses an abbreviated commit before any request', async () => {
+      await assert.rejects(
+        h.client().setCommitStatus('abc123', { state: 'success', context: 'berth/x', description: 'd' }),
+        /not a full commit id/,
+      );
+      assert.deepEqual(h.statuses(), []);
     });
 
     test('an unreachable API fails clearly, naming the address', async () => {

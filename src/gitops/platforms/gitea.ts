@@ -2,8 +2,9 @@
  * Gitea (and Forgejo): the API v1's pulls endpoints.
  * List `GET /repos/{owner}/{repo}/pulls?state=open&page=&limit=` (paged; filtered here), create
  * `POST /repos/{owner}/{repo}/pulls`, update `PATCH /repos/{owner}/{repo}/pulls/{index}`.
+ * Commit statuses: `POST /repos/{owner}/{repo}/statuses/{sha}` (state pending, success, failure).
  */
-import { api, splitProject } from './http.js';
+import { api, commitId, splitProject, statusDescription } from './http.js';
 import type { Platform, PlatformPlugin, PlatformSettings, PullRequest } from './types.js';
 
 interface GiteaPull {
@@ -25,9 +26,18 @@ const PAGE = 50;
 function create(s: PlatformSettings): Platform {
   const { owner, name } = splitProject(s.project, 'gitea');
   const call = api(s, 'gitea', { authorization: `token ${s.token}` });
-  const base = `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/pulls`;
+  const repo = `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
+  const base = `${repo}/pulls`;
   return {
     name: 'gitea',
+    async setCommitStatus(commit, st) {
+      await call('POST', `${repo}/statuses/${commitId(commit)}`, `set the commit status ${st.context}`, {
+        state: st.state,
+        context: st.context,
+        description: statusDescription(st.description),
+        ...(st.targetUrl ? { target_url: st.targetUrl } : {}),
+      });
+    },
     async findOpen(head, target) {
       for (let page = 1; page <= MAX_PAGES; page++) {
         const q = new URLSearchParams({ state: 'open', page: String(page), limit: String(PAGE) });

@@ -2,8 +2,9 @@
  * GitHub and GitHub Enterprise Server: the REST API's pulls endpoints.
  * List `GET /repos/{owner}/{repo}/pulls?state=open&head={owner}:{branch}&base={base}`, create
  * `POST /repos/{owner}/{repo}/pulls`, update `PATCH /repos/{owner}/{repo}/pulls/{number}`.
+ * Commit statuses: `POST /repos/{owner}/{repo}/statuses/{sha}` (state pending, success, failure).
  */
-import { api, splitProject } from './http.js';
+import { api, commitId, splitProject, statusDescription } from './http.js';
 import type { Platform, PlatformPlugin, PlatformSettings, PullRequest } from './types.js';
 
 interface GitHubPull {
@@ -25,9 +26,18 @@ function create(s: PlatformSettings): Platform {
     accept: 'application/vnd.github+json',
     'x-github-api-version': '2022-11-28',
   });
-  const base = `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/pulls`;
+  const repo = `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
+  const base = `${repo}/pulls`;
   return {
     name: 'github',
+    async setCommitStatus(commit, st) {
+      await call('POST', `${repo}/statuses/${commitId(commit)}`, `set the commit status ${st.context}`, {
+        state: st.state,
+        context: st.context,
+        description: statusDescription(st.description),
+        ...(st.targetUrl ? { target_url: st.targetUrl } : {}),
+      });
+    },
     async findOpen(head, target) {
       const q = new URLSearchParams({
         state: 'open',

@@ -2,9 +2,10 @@
  * GitLab (gitlab.com and self-managed): the REST API v4's merge requests endpoints.
  * List `GET /projects/{id}/merge_requests?state=opened&source_branch=&target_branch=`, create
  * `POST /projects/{id}/merge_requests`, update `PUT /projects/{id}/merge_requests/{iid}`; `{id}`
- * is the project's URL-encoded full path.
+ * is the project's URL-encoded full path. Commit statuses: `POST /projects/{id}/statuses/{sha}`
+ * with `name` as the context and the states pending, success, failed.
  */
-import { api } from './http.js';
+import { api, commitId, statusDescription } from './http.js';
 import type { Platform, PlatformPlugin, PlatformSettings, PullRequest } from './types.js';
 
 interface GitLabMergeRequest {
@@ -21,9 +22,18 @@ function toPull(m: GitLabMergeRequest): PullRequest {
 
 function create(s: PlatformSettings): Platform {
   const call = api(s, 'gitlab', { 'private-token': s.token });
-  const base = `/projects/${encodeURIComponent(s.project)}/merge_requests`;
+  const project = `/projects/${encodeURIComponent(s.project)}`;
+  const base = `${project}/merge_requests`;
   return {
     name: 'gitlab',
+    async setCommitStatus(commit, st) {
+      await call('POST', `${project}/statuses/${commitId(commit)}`, `set the commit status ${st.context}`, {
+        state: st.state === 'failure' ? 'failed' : st.state,
+        name: st.context,
+        description: statusDescription(st.description),
+        ...(st.targetUrl ? { target_url: st.targetUrl } : {}),
+      });
+    },
     async findOpen(head, target) {
       const q = new URLSearchParams({
         state: 'opened',

@@ -58,3 +58,19 @@ export function api(s: PlatformSettings, system: string, headers: Record<string,
     }
   };
 }
+
+/** The most a commit status description may hold on every platform (GitHub's limit). */
+export const STATUS_DESCRIPTION_MAX = 140;
+
+/** A status description on one line, cut to fit. */
+export function statusDescription(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > STATUS_DESCRIPTION_MAX ? `${line.slice(0, STATUS_DESCRIPTION_MAX - 1)}…` : line;
+}
+
+/** A full commit id, checked before it goes into a URL path. */
+export function commitId(commit: string): string {
+  if (!/^[0-9a-f]{40,64}$/.test(commit))
+    throw new UsageError(`not a full commit id: ${JSON.stringify(commit)}`);
+  return commit;
+}

@@ -26,6 +26,20 @@ export interface PullRequestSpec {
   body: string;
 }
 
+/** The states a commit status can take, as berth uses them (each platform maps them to its own). */
+export type CommitState = 'pending' | 'success' | 'failure';
+
+/** A commit status: one line on a commit, under a context that later statuses replace. */
+export interface CommitStatus {
+  state: CommitState;
+  /** Stays the same across updates (`berth/app-1`); the platform keeps the newest per context. */
+  context: string;
+  /** One line for people; cut to what every platform takes (140 characters). */
+  description: string;
+  /** A link the status carries, if any. */
+  targetUrl?: string;
+}
+
 export interface Platform {
   readonly name: string;
   /** The open pull request from `head` into `base`, if there is one. */
@@ -33,6 +47,8 @@ export interface Platform {
   create(spec: PullRequestSpec): Promise<PullRequest>;
   /** Replace the title and body of an open pull request. */
   update(number: number, change: { title: string; body: string }): Promise<PullRequest>;
+  /** Set the status of `commit` (full id) under `status.context` (`berth agent` reports so). */
+  setCommitStatus(commit: string, status: CommitStatus): Promise<void>;
 }
 
 /** How to reach one project on one platform. */
