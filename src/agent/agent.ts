@@ -456,14 +456,16 @@ export class Agent {
     };
   }
 
-  /** Tell the notifiers, once per commit and state. */
+  /** Tell the notifiers what became of a commit. */
   private async report(
     loaded: LoadedRepo | undefined,
     commit: string,
     state: ReportState,
     description: string,
   ) {
-    if (this.reported?.commit === commit && this.reported.state === state) return;
+    // Once per commit and outcome: a retry in backoff does not say "pending" again, and the
+    // same verdict is not sent twice; a different verdict (failed, then applied) is.
+    if (this.reported?.commit === commit && (state === 'pending' || this.reported.state === state)) return;
     this.reported = { commit, state };
     const notifiers = this.o.notifiers(loaded ?? this.applied?.loaded);
     if (!notifiers.length) return;
