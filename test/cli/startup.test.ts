@@ -19,7 +19,19 @@ import { createRepo, type TestRepo } from '../support/repo.js';
 /** The engine client: loaded by commands that reach an engine (plan, apply), by no other. */
 const ENGINE_CLIENT = ['dockerode', 'docker-modem', 'ssh2'];
 /** Libraries no command needs until it reaches what they are for. `@scope/*`: every package of the scope. */
-const LAZY = ['better-sqlite3', 'pg', 'age-encryption', 'tar-stream', '@aws-sdk/*', '@smithy/*'];
+const LAZY = [
+  'better-sqlite3',
+  'pg',
+  'age-encryption',
+  'tar-stream',
+  '@aws-sdk/*',
+  '@smithy/*',
+  // The agent's HTTP server, logger and metrics: `berth agent` alone needs them.
+  'hono',
+  '@hono/*',
+  'pino',
+  'prom-client',
+];
 const HEAVY = [...ENGINE_CLIENT, ...LAZY];
 
 function assertNotLoaded(run: TracedRun, packages: string[], what: string): void {
@@ -65,7 +77,7 @@ describe('without an engine', () => {
   });
 
   test('--version and --help load the command table only: no schemas, no YAML, no engine, no record', async () => {
-    for (const args of [['--version'], ['--help'], ['plan', '--help']]) {
+    for (const args of [['--version'], ['--help'], ['plan', '--help'], ['agent', '--help']]) {
       const r = await tracedBerth(args);
       assert.equal(r.code, 0, r.stderr);
       assertLoaded(r, ['commander'], `berth ${args.join(' ')}`);

@@ -1,10 +1,6 @@
 import { Option, type Command } from 'commander';
-import { agentLogger } from '../../agent/log.js';
-import { parseListen, startAgent } from '../../agent/daemon.js';
 import { UsageError } from '../../model/errors.js';
 import { defaultStorePath } from '../../store/paths.js';
-import { checkStoreLocation } from '../../store/registry.js';
-import { hostFrom, requestFrom } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
 import { durationFlag, engineOptions, repoOptions, spoolDirOption, storeOption } from '../options.js';
 import { cancelOnSignals } from '../signals.js';
@@ -103,6 +99,19 @@ export function registerAgent(program: Command): void {
       if (!flags.verifySignatures && (flags.allowedSigners || flags.gpgKeys)) {
         throw new UsageError('--allowed-signers and --gpg-keys take effect with --verify-signatures; add it');
       }
+      // Loaded here, not at the top: `berth --help` lists this command without loading the
+      // HTTP server, the logger, the metrics library or the pipeline.
+      const [
+        { agentLogger },
+        { parseListen, startAgent },
+        { checkStoreLocation },
+        { hostFrom, requestFrom },
+      ] = await Promise.all([
+        import('../../agent/log.js'),
+        import('../../agent/daemon.js'),
+        import('../../store/registry.js'),
+        import('../context.js'),
+      ]);
       const store = flags.store ?? defaultStorePath();
       checkStoreLocation(store);
       const listen = parseListen(flags.listen);
