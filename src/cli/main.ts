@@ -31,9 +31,11 @@ async function program(argv: string[]): Promise<Command> {
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  // `berth CMD ...` needs CMD alone; `berth --help`, `berth help CMD` or a typo need them all.
+  // `berth CMD ...` needs CMD alone, `berth --version` none; `berth --help`, `berth help CMD`
+  // or a typo need them all.
   const one = COMMANDS.find(([name]) => name === argv[2]);
-  for (const [, load] of one ? [one] : COMMANDS) (await load())(p);
+  const version = argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V');
+  for (const [, load] of one ? [one] : version ? [] : COMMANDS) (await load())(p);
   return p;
 }
 

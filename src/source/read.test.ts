@@ -87,7 +87,7 @@ test('a remote branch by file:// URL: only YAML and secrets/, with the commit an
 test('a moved branch is seen on the next read, by a fetch into the same cache, not a new clone', async () => {
   const r = remote();
   const cacheDir = tempDir();
-  const first = await readStateRepo({ repo: r.bare, env: 'main', cacheDir });
+  const first = await readStateRepo({ repo: `file://${r.bare}`, env: 'main', cacheDir });
   assert.equal(first.files.get('services/web.yaml'), 'image: web:1\n');
   const [cacheEntry] = readdirSync(cacheDir);
   assert.ok(cacheEntry);
@@ -96,13 +96,35 @@ test('a moved branch is seen on the next read, by a fetch into the same cache, n
   writeFileSync(path.join(cache, 'berth-marker'), 'still here');
 
   const c2 = r.push('main', { 'services/web.yaml': 'image: web:2\n', 'services/new.yaml': 'image: new:1\n' });
-  const second = await readStateRepo({ repo: r.bare, env: 'main', cacheDir });
+  const second = await readStateRepo({ repo: `file://${r.bare}`, env: 'main', cacheDir });
   assert.equal(second.commit, c2);
   assert.equal(second.files.get('services/web.yaml'), 'image: web:2\n');
   assert.ok(second.files.has('services/new.yaml'));
   assert.equal(statSync(cache).ino, inode, 'the cache folder was kept');
   assert.ok(statSync(path.join(cache, 'berth-marker')).isFile(), 'the cache was fetched, not recloned');
   assert.deepEqual(readdirSync(cacheDir), [cacheEntry], 'no second cache, no temp debris');
+});
+
+test('a branch or ref of a repository on this disk is read in place: no cache, no fetch', async () => {
+  const r = remote();
+  const c2 = r.push('main', { 'services/web.yaml': 'image: web:2\n' });
+  for (const repo of [r.bare, r.work]) {
+    const cacheDir = tempDir();
+    const { result: got, runs } = await countGitRuns(() => readStateRepo({ repo, env: 'main', cacheDir }));
+    assert.equal(got.commit, c2, repo);
+    assert.equal(got.files.get('services/web.yaml'), 'image: web:2\n');
+    assert.deepEqual(readdirSync(cacheDir), [], `${repo}: nothing cloned into the cache`);
+    assert.ok(!runs.some((a) => a.includes('fetch') || a.includes('clone')), `${repo}: ${runs.join('; ')}`);
+    const byRef = await readStateRepo({ repo, ref: c2.slice(0, 12), cacheDir });
+    assert.equal(byRef.commit, c2);
+  }
+  // A folder inside a repository is not that repository: it is cloned like any other location,
+  // and git says it is not a repository (rather than berth reading the larger one).
+  mkdirSync(path.join(r.work, 'sub'));
+  await assert.rejects(
+    readStateRepo({ repo: path.join(r.work, 'sub'), env: 'main', cacheDir: tempDir() }),
+    (e: Error) => e instanceof ExternalError && /sub/.test(e.message),
+  );
 });
 
 test('the default branch when neither env nor ref is given, following the remote after a fetch', async () => {

@@ -125,6 +125,8 @@ export async function cacheName(repo: string): Promise<string> {
  * - A local git work tree with neither env nor ref: the files on disk, so `berth validate`
  *   works before committing; `commit` is HEAD when nothing under the folder has changed.
  *   A local folder outside git is read the same way, without a commit.
+ * - A local repository (its top folder) with env or ref: that branch or commit-ish, read from
+ *   the repository's own objects.
  * - Otherwise a cached bare clone under `cacheDir`: cloned once, fetched on every later run;
  *   env → that branch, ref → that commit-ish, neither → the remote's default branch.
  *
@@ -151,6 +153,7 @@ export async function readStateRepo(opts: ReadOptions): Promise<RepoFiles> {
     new ExternalError('git', `cannot read state repo ${shown}: ${detail}`, { cause });
 
   let url = repo;
+  let own: string | undefined; // a repository on this disk, read in place
   if (isLocalRepo(repo)) {
     const abs = path.resolve(repo);
     const st = await fsp.stat(abs).catch(() => undefined);
@@ -166,18 +169,25 @@ export async function readStateRepo(opts: ReadOptions): Promise<RepoFiles> {
         throw e;
       }
       // A bare repository: read its default branch through the cache like any remote.
+    } else if (await isRepoRoot(abs)) {
+      // A branch or ref of a repository on this disk: its objects are already here, so they
+      // are read in place. A clone into the cache and a fetch would copy the same objects and
+      // cost more git processes than the whole read.
+      own = abs;
     }
   }
 
   let cache: { dir: string; fetched: boolean };
   try {
-    cache = await ensureCache(
-      url,
-      opts.cacheDir,
-      env === undefined && ref === undefined,
-      opts.networkTimeoutMs ?? NETWORK_TIMEOUT_MS,
-      opts.fetch ?? true,
-    );
+    cache = own
+      ? { dir: own, fetched: false }
+      : await ensureCache(
+          url,
+          opts.cacheDir,
+          env === undefined && ref === undefined,
+          opts.networkTimeoutMs ?? NETWORK_TIMEOUT_MS,
+          opts.fetch ?? true,
+        );
   } catch (e) {
     if (e instanceof NoDefaultBranch) {
       throw new UsageError(
@@ -200,7 +210,7 @@ export async function readStateRepo(opts: ReadOptions): Promise<RepoFiles> {
     refLabel = env;
   } else if (ref !== undefined) {
     commit = await resolveCommit(dir, ref, { label });
-    if (!commit && /^[0-9a-f]{40}$/i.test(ref)) {
+    if (!commit && !own && /^[0-9a-f]{40}$/i.test(ref)) {
       // A commit on no branch or tag (a pull request's head, say) is only fetched on request;
       // servers that refuse such requests just leave it missing.
       await fetch(dir, url, [ref], { prune: false, label }).catch(() => undefined);
@@ -224,6 +234,21 @@ export async function readStateRepo(opts: ReadOptions): Promise<RepoFiles> {
   }
 
   return { ...(await readCommit(dir, commit, label)), commit, ref: refLabel };
+}
+
+/**
+ * Whether `dir` is the top of a git repository: a work tree with its `.git` (a folder, or a
+ * file for a linked work tree) or a bare repository. A folder inside a larger repository is
+ * not: git would read the larger one there.
+ */
+async function isRepoRoot(dir: string): Promise<boolean> {
+  const is = (p: string, kind: 'dir' | 'any') =>
+    fsp.stat(path.join(dir, p)).then(
+      (st) => kind === 'any' || st.isDirectory(),
+      () => false,
+    );
+  if (await is('.git', 'any')) return true;
+  return (await is('HEAD', 'any')) && (await is('objects', 'dir')) && (await is('refs', 'dir'));
 }
 
 /** Whether `dir` holds a finished clone (a bare repository has HEAD at its top). */

@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { compareEnvironments } from '../../gitops/compare.js';
-import { formatDiff } from '../../gitops/diff.js';
-import { loadChecked } from '../../host/checked.js';
 import { printJson } from '../output.js';
 import { gitopsOptions, withWorkspace, type GitopsFlags } from './gitops-options.js';
 
@@ -28,6 +25,11 @@ export function registerDiff(program: Command): void {
     .option('--json', 'print the differences as JSON')
     .addHelpText('after', HELP)
     .action(async (flags: DiffFlags) => {
+      const [{ compareEnvironments }, { formatDiff }, { loadChecked }] = await Promise.all([
+        import('../../gitops/compare.js'),
+        import('../../gitops/diff.js'),
+        import('../../host/checked.js'),
+      ]);
       const c = await withWorkspace(flags, (ws) =>
         compareEnvironments(ws, flags.from, flags.to, loadChecked),
       );

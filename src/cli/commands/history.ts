@@ -4,9 +4,6 @@ import { formatDeploys, formatHistory } from '../../store/format.js';
 import { defaultStorePath } from '../../store/paths.js';
 import type { ApplyResult, HistoryQuery } from '../../store/types.js';
 import { spoolDirOption, storeOption } from '../options.js';
-import { formatStory, serviceStory } from '../../gitops/history.js';
-import { resolveEnv } from '../../gitops/repo.js';
-import { loadChecked } from '../../host/checked.js';
 import { printJson, useColor } from '../output.js';
 import { withWorkspace } from './gitops-options.js';
 
@@ -133,6 +130,11 @@ async function gitHistory(service: string | undefined, flags: HistoryFlags): Pro
   if (!Number.isInteger(flags.limit) || flags.limit < 1)
     throw new UsageError('--limit takes a whole number of at least 1');
   const env = flags.env;
+  const [{ formatStory, serviceStory }, { resolveEnv }, { loadChecked }] = await Promise.all([
+    import('../../gitops/history.js'),
+    import('../../gitops/repo.js'),
+    import('../../host/checked.js'),
+  ]);
   const story = await withWorkspace(flags, async (ws) => {
     const e = await resolveEnv(ws, env);
     const files = e.files ?? (await ws.read(e.branch));

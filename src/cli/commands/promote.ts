@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../model/errors.js';
-import { openPlatform } from '../../gitops/platforms/registry.js';
-import { promote, type PromoteMode, type Promoted } from '../../gitops/promote.js';
+import type { PromoteMode, Promoted } from '../../gitops/promote.js';
 import { describeRelease, shortSha } from '../../gitops/release.js';
-import { loadChecked } from '../../host/checked.js';
 import { printJson } from '../output.js';
 import {
   gitopsOptions,
@@ -73,6 +71,11 @@ export function registerPromote(program: Command): void {
     .option('--json', 'print the outcome as JSON')
     .addHelpText('after', HELP)
     .action(async (flags: PromoteFlags) => {
+      const [{ openPlatform }, { promote }, { loadChecked }] = await Promise.all([
+        import('../../gitops/platforms/registry.js'),
+        import('../../gitops/promote.js'),
+        import('../../host/checked.js'),
+      ]);
       const modes = (['push', 'merge', 'pr'] as const).filter(
         (m) => flags[m] !== undefined && flags[m] !== false,
       );

@@ -1,7 +1,5 @@
 import { Option, type Command } from 'commander';
 import { describeRelease, shortSha } from '../../gitops/release.js';
-import { rollback } from '../../gitops/rollback.js';
-import { loadChecked } from '../../host/checked.js';
 import { printJson } from '../output.js';
 import {
   gitopsOptions,
@@ -39,6 +37,10 @@ export function registerRollback(program: Command): void {
     .option('--json', 'print the outcome as JSON')
     .addHelpText('after', HELP)
     .action(async (service: string, flags: RollbackFlags) => {
+      const [{ rollback }, { loadChecked }] = await Promise.all([
+        import('../../gitops/rollback.js'),
+        import('../../host/checked.js'),
+      ]);
       let branch = flags.env;
       const out = await withWorkspace(flags, (ws) =>
         rollback(

@@ -1,7 +1,5 @@
 import { Option, type Command } from 'commander';
 import { describeRelease } from '../../gitops/release.js';
-import { changeName, setImage } from '../../gitops/set-image.js';
-import { loadChecked } from '../../host/checked.js';
 import { printJson } from '../output.js';
 import {
   gitopsOptions,
@@ -44,6 +42,10 @@ export function registerSetImage(program: Command): void {
     .option('--json', 'print the outcome as JSON')
     .addHelpText('after', HELP)
     .action(async (service: string, flags: SetImageFlags) => {
+      const [{ changeName, setImage }, { loadChecked }] = await Promise.all([
+        import('../../gitops/set-image.js'),
+        import('../../host/checked.js'),
+      ]);
       let branch = flags.env;
       const out = await withWorkspace(flags, (ws) =>
         setImage(

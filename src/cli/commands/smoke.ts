@@ -1,8 +1,5 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../model/errors.js';
-import { envLabel, loadOrThrow, resolveEnv } from '../../gitops/repo.js';
-import { formatSmoke, runSmoke } from '../../gitops/smoke.js';
-import { loadChecked } from '../../host/checked.js';
 import { ExitError } from '../exit.js';
 import { paint, printJson, useColor } from '../output.js';
 import { gitopsOptions, withWorkspace, type GitopsFlags } from './gitops-options.js';
@@ -32,6 +29,12 @@ export function registerSmoke(program: Command): void {
     .option('--json', 'print the results as JSON')
     .addHelpText('after', HELP)
     .action(async (flags: SmokeFlags) => {
+      const [{ envLabel, loadOrThrow, resolveEnv }, { formatSmoke, runSmoke }, { loadChecked }] =
+        await Promise.all([
+          import('../../gitops/repo.js'),
+          import('../../gitops/smoke.js'),
+          import('../../host/checked.js'),
+        ]);
       const { env, commit, checks } = await withWorkspace(flags, async (ws) => {
         const e = await resolveEnv(ws, flags.env);
         const files = e.files ?? (await ws.read(e.branch));
