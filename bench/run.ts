@@ -22,6 +22,9 @@ import { startPostgres } from '../test/world/postgres.js';
 import { listTree, readBlobs } from '../src/adapters/git.js';
 import { readStateRepo } from '../src/source/read.js';
 import { gitIn } from '../test/support/git.js';
+import { createRemote, startAgentProcess, type AgentProcess } from '../test/support/agent.js';
+import { startGitHttp } from '../test/support/git-http.js';
+import { signBody } from '../src/agent/webhooks.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = path.join(ROOT, 'dist/cli/main.js');
@@ -782,6 +785,229 @@ function startupLines(rows: StartupRow[], others: number): string[] {
   ];
 }
 
+interface AgentRow {
+  /** Resident memory of the idle agent: median and largest of one sample a second. */
+  rssMedian: number;
+  rssMax: number;
+  /** CPU time (user + sys) of the idle agent over the idle minute. */
+  idleCpuMs: number;
+  idleMs: number;
+  interval: number;
+  /** Push to running through a webhook, the agent's own reconcile time, the engine's floor. */
+  webhook: number[];
+  webhookReconcile: number[];
+  floorRecreate: number;
+  /** Push to running by polling alone. */
+  polling: number[];
+  pollInterval: number;
+  /** The git server's load of the idle agent, per hour, and of one fetch of a new commit. */
+  gitPerHour: { requests: number; bytes: number };
+  gitPerChange: { requests: number; bytes: number };
+  load: number;
+}
+
+/** RSS (bytes) and CPU time (ms, user + sys) of a process, from /proc. */
+function procUsage(pid: number): { rss: number; cpuMs: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+  // Fields 14 and 15 of /proc/PID/stat (after the command in parentheses): utime, stime in ticks.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(rest[11]) + Number(rest[12]);
+  return { rss, cpuMs: (ticks * 1000) / 100 };
+}
+
+/** Wait until the agent's status shows `commit` applied; the time it took from `t0` (ms). */
+async function appliedAfter(
+  agent: AgentProcess,
+  commit: string,
+  t0: bigint,
+  limitMs = 120_000,
+): Promise<number> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    const s = await agent.status();
+    if (s.applied.commit === commit) return Number(process.hrtime.bigint() - t0) / 1e6;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`the agent did not apply ${commit} within ${limitMs} ms`);
+}
+
+/**
+ * `berth agent` as it runs on a host: 5 services, the state repo served over HTTP by git's own
+ * server (test/support/git-http.ts), which counts what the agent asks of it.
+ */
+async function benchAgent(): Promise<AgentRow> {
+  const load = os.loadavg()[0] ?? 0;
+  const world = await startWorld();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-agent-'));
+  const svc = (i: number, v: string) =>
+    `image: ${world.images.web1}\npull: missing\nenv_vars:\n  PORT: '${25101 + i}'\n  BIND: 127.0.0.64\n  V: '${v}'\n`;
+  const files: Record<string, string> = { 'berth.yaml': `env_dir: ${tmp}/env\n` };
+  for (let i = 0; i < 5; i++) files[`services/s${i}.yaml`] = svc(i, '0');
+  const remote = createRemote(files);
+  const git = await startGitHttp(path.dirname(remote.bare));
+  const url = `${git.url}/${path.basename(remote.bare)}`;
+  const secret = 'bench-secret';
+  const interval = 30_000;
+  const pollInterval = 10_000;
+  const start = (ms: number) =>
+    startAgentProcess(
+      [
+        '--repo',
+        url,
+        '--env',
+        'main',
+        '--store',
+        `${tmp}/berth.db`,
+        '--cache-dir',
+        `${tmp}/cache`,
+        '--interval',
+        `${ms / 1000}s`,
+      ],
+      { DOCKER_HOST: world.dockerHost, BERTH_WEBHOOK_SECRET: secret },
+    );
+  let n = 0;
+  const change = () => remote.push({ 'services/s0.yaml': svc(0, String(++n)) });
+  const docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
+  try {
+    let agent = await start(interval);
+    const out = {} as AgentRow;
+    try {
+      await appliedAfter(agent, remote.git('rev-parse', 'HEAD'), process.hrtime.bigint());
+      // Idle: one minute with nothing to do but look at the remote and the host.
+      await new Promise((r) => setTimeout(r, 5_000));
+      git.resetCounts();
+      const idleMs = 60_000;
+      const first = procUsage(agent.pid);
+      const rss: number[] = [];
+      const t0 = Date.now();
+      while (Date.now() - t0 < idleMs) {
+        rss.push(procUsage(agent.pid).rss);
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+      const last = procUsage(agent.pid);
+      const idleGit = git.counts();
+      const hours = (Date.now() - t0) / 3_600_000;
+      out.rssMedian = median(rss);
+      out.rssMax = Math.max(...rss);
+      out.idleCpuMs = last.cpuMs - first.cpuMs;
+      out.idleMs = Date.now() - t0;
+      out.gitPerHour = {
+        requests: Math.round(idleGit.requests / hours),
+        bytes: Math.round((idleGit.bytesIn + idleGit.bytesOut) / hours),
+      };
+      // Through a webhook: push, then the signed POST a platform sends; until the status shows it.
+      out.webhook = [];
+      out.webhookReconcile = [];
+      let perChange = { requests: 0, bytes: 0 };
+      for (let r = 0; r < RUNS; r++) {
+        const before = git.counts();
+        const commit = change();
+        const t = process.hrtime.bigint();
+        const body = JSON.stringify({ ref: 'refs/heads/main', after: commit });
+        const res = await agent.post('/hooks/github', body, {
+          'content-type': 'application/json',
+          'x-github-event': 'push',
+          'x-hub-signature-256': signBody(body, secret),
+        });
+        if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${res.body}`);
+        out.webhook.push(await appliedAfter(agent, commit, t));
+        out.webhookReconcile.push((await agent.status()).lastReconcile?.durationMs ?? NaN);
+        const after = git.counts();
+        perChange = {
+          requests: after.requests - before.requests,
+          bytes: after.bytesIn + after.bytesOut - before.bytesIn - before.bytesOut,
+        };
+      }
+      out.gitPerChange = perChange;
+    } finally {
+      await agent.stop();
+    }
+    // Polling alone: a shorter interval so that a few runs fit; half an interval on average.
+    agent = await start(pollInterval);
+    try {
+      await appliedAfter(agent, remote.git('rev-parse', 'HEAD'), process.hrtime.bigint());
+      out.polling = [];
+      for (let r = 0; r < Math.min(RUNS, 3); r++) {
+        // A push lands anywhere in the interval, as it would from CI.
+        await new Promise((res) => setTimeout(res, Math.random() * pollInterval));
+        const commit = change();
+        out.polling.push(await appliedAfter(agent, commit, process.hrtime.bigint()));
+      }
+    } finally {
+      await agent.stop();
+    }
+    out.floorRecreate = median(await bareRecreates(docker, 's1'));
+    return { ...out, interval, pollInterval, load };
+  } finally {
+    await git.stop();
+    await world.stop();
+    remote.remove();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const MIB = 2 ** 20;
+
+/** The agent's section of docs/benchmarks.md (issue 10), each target checked. */
+function agentLines(a: AgentRow): string[] {
+  const cpuShare = (a.idleCpuMs / a.idleMs) * 100;
+  const webhook = median(a.webhook);
+  const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  return [
+    '## The agent (issue 10)',
+    '',
+    '`berth agent` following a branch with 5 services (built `dist/`, a real engine, the state repo',
+    "served over HTTP by git's own `git http-backend` on loopback, which counts what it is asked).",
+    `Load average (1 min) when this part started: ${a.load.toFixed(1)}.`,
+    '',
+    `Idle, over ${Math.round(a.idleMs / 1000)} s with a ${a.interval / 1000} s interval (one sample of /proc a second):`,
+    '',
+    '| resident memory (median) | resident memory (largest) | CPU time (user + sys) | CPU share |',
+    '| ---: | ---: | ---: | ---: |',
+    `| ${(a.rssMedian / MIB).toFixed(1)} MiB | ${(a.rssMax / MIB).toFixed(1)} MiB | ${fmt(a.idleCpuMs)} | ${cpuShare.toFixed(2)} % |`,
+    '',
+    `Target: idle RSS under 80 MiB: ${mark(a.rssMax < 80 * MIB)}.`,
+    '',
+    'Push to running: from the end of `git push` until `/v1/status` shows the commit applied (the',
+    'container replaced and running). Through a webhook: the push, then the signed GitHub-form POST.',
+    `By polling alone: a ${a.pollInterval / 1000} s interval (30 s by default), each push at a random moment of it.`,
+    '',
+    '| via | runs | median | slowest | the reconcile itself (median) | engine: one bare recreate |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    `| webhook | ${a.webhook.length} | ${fmt(webhook)} | ${fmt(Math.max(...a.webhook))} | ${fmt(median(a.webhookReconcile))} | ${fmt(a.floorRecreate)} |`,
+    `| polling (${a.pollInterval / 1000} s) | ${a.polling.length} | ${fmt(median(a.polling))} | ${fmt(Math.max(...a.polling))} | | |`,
+    '',
+    `Target: via webhook under 2 s plus the engine's own time (${fmt(2000 + a.floorRecreate)}): ${mark(webhook < 2000 + a.floorRecreate)}.`,
+    '',
+    "The git server's load: an idle agent asks for the branch's ref once an interval (`git ls-remote`:",
+    'the ref advertisement only, no objects) and fetches only when it changed.',
+    '',
+    '| idle: requests per hour | idle: bytes per hour | one new commit: requests | one new commit: bytes |',
+    '| ---: | ---: | ---: | ---: |',
+    `| ${a.gitPerHour.requests} | ${Math.round(a.gitPerHour.bytes / 1024)} KiB | ${a.gitPerChange.requests} | ${Math.round(a.gitPerChange.bytes / 1024)} KiB |`,
+    '',
+  ];
+}
+
+/** `BENCH_ONLY=agent`: measure the agent alone and replace its section of docs/benchmarks.md. */
+async function agentOnly(): Promise<void> {
+  process.stderr.write('bench: the agent…\n');
+  const lines = agentLines(await benchAgent());
+  const file = path.join(ROOT, 'docs/benchmarks.md');
+  const doc = readFileSync(file, 'utf8');
+  const at = doc.indexOf('## The agent (issue 10)');
+  const next = at < 0 ? -1 : doc.indexOf('\n## ', at + 1);
+  const section = lines.join('\n');
+  const updated =
+    at < 0
+      ? `${doc.replace(/\n*$/, '\n\n')}${section}`
+      : `${doc.slice(0, at)}${section}${next < 0 ? '' : doc.slice(next + 1)}`;
+  writeFileSync(file, updated);
+  process.stdout.write(`${section}\n`);
+}
+
 async function main() {
   const rows: Row[] = [];
   process.stderr.write('bench: reading the repo…\n');
@@ -805,6 +1031,8 @@ async function main() {
   });
   process.stderr.write('bench: set-image…\n');
   const ci = await benchGitops();
+  process.stderr.write('bench: the agent…\n');
+  const agent = await benchAgent();
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const lines = [
     '# Benchmarks',
@@ -891,9 +1119,11 @@ async function main() {
     `| file:// | ${fmt(ci.single)} | ${fmt(ci.cpu)} | ${fmt(ci.race)} |`,
     `| ssh:// (loopback sshd) | ${fmt(ci.singleSsh)} | ${fmt(ci.cpuSsh)} | ${fmt(ci.raceSsh)} |`,
     '',
+    ...agentLines(agent),
   ];
   writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), lines.join('\n'));
   process.stdout.write(lines.join('\n'));
 }
 
-await main();
+if (process.env.BENCH_ONLY === 'agent') await agentOnly();
+else await main();

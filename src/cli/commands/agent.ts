@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../model/errors.js';
 import { defaultStorePath } from '../../store/paths.js';
@@ -99,6 +100,9 @@ export function registerAgent(program: Command): void {
       if (!flags.verifySignatures && (flags.allowedSigners || flags.gpgKeys)) {
         throw new UsageError('--allowed-signers and --gpg-keys take effect with --verify-signatures; add it');
       }
+      // A daemon that idles most of the time: V8's heuristics for size over speed keep its heap
+      // (and so its resident memory) small; set before the heavy modules below are loaded.
+      setFlagsFromString('--optimize-for-size');
       // Loaded here, not at the top: `berth --help` lists this command without loading the
       // HTTP server, the logger, the metrics library or the pipeline.
       const [
