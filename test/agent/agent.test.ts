@@ -101,8 +101,15 @@ describe('berth agent against a real engine and a real git remote', () => {
 
     test('a container stopped by hand is started again (self-heal)', async () => {
       const id = (await docker.getContainer('api').inspect()).Id;
+      const turns = async () => (JSON.parse((await agent.get('/healthz')).body) as { turns: number }).turns;
       await docker.getContainer('api').stop({ t: 1 });
+      const stoppedAt = await turns();
       await agent.waitStatus('a drift repair', (s) => s.drift.repairs >= 1 && s.drift.changes.length === 0);
+      // Within one interval, counted in turns rather than seconds (a busy machine stretches
+      // seconds): the turn under way may have looked before the stop, the next one repairs.
+      // One more may end while this test polls; a repair only every few intervals would not fit.
+      const repairedBy = await turns();
+      assert.ok(repairedBy - stoppedAt <= 3, `repaired ${repairedBy - stoppedAt} turns after the stop`);
       const api = await docker.getContainer('api').inspect();
       assert.equal(api.State.Running, true);
       assert.equal(api.Id, id, 'started again, not recreated');

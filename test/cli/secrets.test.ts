@@ -9,6 +9,7 @@ import Docker from 'dockerode';
 import { startWorld, type World } from '../world/index.js';
 import { berth, MAIN, type CliResult } from '../support/cli.js';
 import { createRepo, type TestRepo } from '../support/repo.js';
+import { startAgentProcess } from '../support/agent.js';
 
 /**
  * Issue 3 end to end: a DATABASE_URL built from a secret with every awkward character reaches
@@ -175,6 +176,32 @@ describe('secrets against a real engine', () => {
     repo.commit({ 'services/api.yaml': good });
   });
 
+  test('berth agent: its API (status, plan, history, metrics) and its logs, through a drift repair', async () => {
+    const agent = await startAgentProcess([...flags, '--interval', '1s'], env);
+    try {
+      const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo.dir, encoding: 'utf8' }).trim();
+      await agent.waitStatus('converged', (s) => s.applied.commit === head && s.drift.checkedAt !== null);
+      // A container removed by hand: the agent plans and logs its re-creation, secrets and all.
+      await docker.getContainer('api').remove({ force: true });
+      await agent.waitStatus(
+        'api back',
+        (s) => s.drift.repairs >= 1 && s.services.some((x) => x.name === 'api' && x.state === 'running'),
+      );
+      for (const p of ['/v1/status', '/v1/plan', '/v1/history?limit=100', '/metrics', '/healthz']) {
+        const r = await agent.get(p);
+        assert.equal(r.status, 200, p);
+        outputs.push({ what: `agent GET ${p}`, text: r.body });
+      }
+      assert.ok(
+        agent.logs().some((l) => l.msg === 'plan'),
+        'the drift plan is logged',
+      );
+    } finally {
+      await agent.stop();
+      outputs.push({ what: 'agent log', text: agent.output() });
+    }
+  });
+
   test('canaries: 0 hits in every output, label and the record', () => {
     for (const f of ['berth.db', 'berth.db-wal']) {
       if (existsSync(`${work}/${f}`)) {
@@ -189,6 +216,6 @@ describe('secrets against a real engine', () => {
       canaries.filter((c) => o.text.includes(c)).map((c) => `${o.what}: ${c}`),
     );
     assert.deepEqual(hits, []);
-    assert.ok(outputs.length >= 15, `searched ${outputs.length} outputs`);
+    assert.ok(outputs.length >= 21, `searched ${outputs.length} outputs`);
   });
 });
