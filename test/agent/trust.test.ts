@@ -15,8 +15,8 @@ import { startFakePlatform, type FakePlatform } from '../support/platforms.js';
 /**
  * Issue 10, trust and reporting back, against a real `berth agent` process, a real engine and
  * registry (test/world) and a real git remote (a bare repository over file://):
- * - `--verify-signatures` with SSH keys this test generates (ssh-keygen) and git's own
- *   verification: a commit signed by an allowed key is applied; unsigned, or signed by a key
+ * - `--verify-signatures` with SSH and GPG keys this test generates (ssh-keygen, gpg) and git's
+ *   own verification: a commit signed by an allowed key is applied; unsigned, or signed by a key
  *   that is not allowed, is refused and the status says why.
  * - Commit statuses and notifications. GitHub cannot run here: the statuses go to
  *   test/support/platforms.ts, a local HTTP server on 127.0.0.1 implementing the documented
@@ -129,6 +129,93 @@ describe('berth agent: signatures, commit statuses and notifications', () => {
             .length,
           refusals.length,
         );
+      } finally {
+        await agent.stop();
+      }
+    });
+  });
+
+  describe('--verify-signatures with GPG keys', () => {
+    let remote: AgentRemote;
+    const homes: string[] = [];
+    /** A gpg home with one signing key, and a gpg.program that uses it (for git commit -S). */
+    const gpgSigner = (name: string) => {
+      const home = mkdtempSync(path.join(work, `gpg-${name}-`));
+      execFileSync(
+        'gpg',
+        [
+          '--batch',
+          '--homedir',
+          home,
+          '--passphrase',
+          '',
+          '--quick-gen-key',
+          `${name} <${name}@berth.invalid>`,
+          'ed25519',
+          'sign',
+          'never',
+        ],
+        { stdio: 'ignore' },
+      );
+      homes.push(home);
+      const program = path.join(home, 'gpg.sh');
+      writeFileSync(program, `#!/bin/sh\nexec gpg --homedir '${home}' "$@"\n`, { mode: 0o755 });
+      return { home, program, email: `${name}@berth.invalid` };
+    };
+    const signWith = (k: { program: string; email: string }) => {
+      remote.git('config', 'gpg.format', 'openpgp');
+      remote.git('config', 'gpg.program', k.program);
+      remote.git('config', 'user.signingkey', k.email);
+    };
+
+    before(() => {
+      remote = createRemote({
+        'berth.yaml': `env_dir: ${work}/env-gpg\n`,
+        'services/gpgsigned.yaml': svc(world.images.web1, 24943),
+      });
+    });
+    after(() => {
+      remote?.remove();
+      // Signing started a gpg-agent for each home: stop them.
+      for (const home of homes) execFileSync('gpgconf', ['--homedir', home, '--kill', 'all']);
+    });
+
+    test('signed by an allowed GPG key: applied; unsigned or by another key: refused', async () => {
+      const allowed = gpgSigner('allowed');
+      const other = gpgSigner('other');
+      const keys = path.join(work, 'allowed.asc');
+      writeFileSync(
+        keys,
+        execFileSync('gpg', ['--homedir', allowed.home, '--armor', '--export', allowed.email]),
+      );
+      const agent = await startAgentProcess(
+        [...flags(remote, 'gpg'), '--verify-signatures', '--gpg-keys', keys],
+        { DOCKER_HOST: world.dockerHost },
+      );
+      try {
+        const unsigned = remote.git('rev-parse', 'HEAD');
+        let s = await agent.waitStatus('the unsigned commit refused', (s) => s.refused?.commit === unsigned);
+        assert.match(s.refused!.reason, /not signed/);
+
+        signWith(allowed);
+        const good = remote.push(
+          { 'services/gpgsigned.yaml': svc(world.images.web1, 24943, "  G: 'good'\n") },
+          'signed',
+          ['-S'],
+        );
+        s = await agent.waitStatus('the GPG-signed commit applied', (s) => s.applied.commit === good);
+        assert.ok((await docker.getContainer('gpgsigned').inspect()).Config.Env.includes('G=good'));
+
+        signWith(other);
+        const bad = remote.push(
+          { 'services/gpgsigned.yaml': svc(world.images.web1, 24943, "  G: 'bad'\n") },
+          'other key',
+          ['-S'],
+        );
+        s = await agent.waitStatus('the commit by another GPG key refused', (s) => s.refused?.commit === bad);
+        assert.match(s.refused!.reason, /not allowed/);
+        assert.equal(s.applied.commit, good);
+        assert.ok((await docker.getContainer('gpgsigned').inspect()).Config.Env.includes('G=good'));
       } finally {
         await agent.stop();
       }
