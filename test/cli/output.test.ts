@@ -90,7 +90,7 @@ describe('output is never cut off when piped', () => {
   test(`validate --json with ${N} problems arrives whole`, async () => {
     const r = await throughSlowPipe(['validate', '--json', '--repo', repo.dir, '--env', 'broken'], env);
     assert.equal(r.code, 1, r.stderr);
-    assert.ok(r.stdout.length > 131_072, `${r.stdout.length} bytes`);
+    assert.ok(r.stdout.length > 131_072, `${r.stdout.length} bytes; stderr: ${r.stderr.slice(0, 2000)}`);
     const v = JSON.parse(r.stdout) as { ok: boolean; issues: unknown[] };
     assert.equal(v.ok, false);
     assert.equal(v.issues.length, N);
