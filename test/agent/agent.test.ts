@@ -82,9 +82,13 @@ describe('berth agent against a real engine and a real git remote', () => {
 
     test('a pushed commit is running after the next look', async () => {
       const commit = remote.push({ 'services/web.yaml': svc(world.images.web2, 24701, "  BAR: 'two'\n") });
-      await agent.waitStatus('the pushed commit applied', (s) => s.applied.commit === commit);
+      const applied = await agent.waitStatus('the pushed commit applied', (s) => s.applied.commit === commit);
       const web = await docker.getContainer('web').inspect();
-      assert.equal(web.Config.Image, world.images.web2);
+      assert.equal(
+        web.Config.Image,
+        world.images.web2,
+        `web runs ${web.Config.Image} (${web.State.Status}); status: ${JSON.stringify(applied.lastReconcile)}\nlog:\n${agent.output().slice(-8000)}`,
+      );
       assert.ok(web.Config.Env.includes('BAR=two'));
       const s = await agent.waitStatus(
         'services listed',
