@@ -59,7 +59,7 @@ function lineCounts(before: string, after: string): string {
     if (c.added) added += c.count;
     else if (c.removed) removed += c.count;
   }
-  return `+${added} -${removed} line${added + removed === 1 ? '' : 's'}`;
+  return `+${added} -${removed} lines`;
 }
 
 function writeOp(
@@ -136,11 +136,13 @@ export function planFiles(
       const why =
         was === undefined
           ? undefined
-          : was.path !== f.rendered.path
-            ? `now at ${f.rendered.path}`
-            : was.mode !== mode
-              ? `mode ${was.mode} → ${mode}`
-              : undefined;
+          : current === null
+            ? 'missing on the host'
+            : was.path !== f.rendered.path
+              ? `now at ${f.rendered.path}`
+              : was.mode !== mode
+                ? `mode ${was.mode} → ${mode}`
+                : undefined;
       if (current !== f.rendered.content || why) out.before.push(writeOp(s, f, observed, 'atomic', why));
     }
     const kept = new Set(files.map((f) => f.rendered.path));
