@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { ExternalError } from '../model/errors.js';
 import type { ObservedContainer, ObservedImage } from '../model/observed.js';
@@ -26,6 +27,8 @@ export interface DockerEngineOptions {
 
 /** How long berth waits for one answer from the engine unless told otherwise (`--engine-timeout`). */
 export const DEFAULT_ENGINE_TIMEOUT_MS = 60_000;
+/** How much of an exec'd command's output is kept (its tail). */
+const EXEC_OUTPUT_KEEP = 4096;
 
 /** The endpoint as a dockerode connection; TLS for tcp:// follows DOCKER_TLS_VERIFY as docker does. */
 function connection(endpoint: string): Dockerode.DockerOptions {
@@ -307,6 +310,37 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
         await d.getContainer(id).rename({ name: newName });
       }),
 
+    kill: (id, signal) =>
+      call(`send ${signal} to container ${id}`, async (d) => {
+        await d.getContainer(id).kill({ signal });
+      }),
+
+    exec: (id, argv, limitMs) =>
+      call(
+        `run ${JSON.stringify(argv[0] ?? '')} in container ${id}`,
+        async (d) => {
+          const exec = await d.getContainer(id).exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
+          const stream = await exec.start({ hijack: true, stdin: false });
+          let output = '';
+          const sink = new Writable({
+            write(chunk: Buffer, _enc, done) {
+              // Only the tail is kept: a chatty command cannot fill memory.
+              output = (output + chunk.toString('utf8')).slice(-EXEC_OUTPUT_KEEP);
+              done();
+            },
+          });
+          d.modem.demuxStream(stream, sink, sink);
+          await new Promise<void>((resolve, reject) => {
+            stream.on('end', resolve);
+            stream.on('close', resolve);
+            stream.on('error', reject);
+          });
+          const info = await exec.inspect();
+          return { exitCode: info.ExitCode ?? -1, output };
+        },
+        limitMs,
+      ),
+
     inspect: (id) =>
       call(`inspect container ${id}`, async (d) => {
         const c = await d.getContainer(id).inspect();
@@ -353,6 +387,15 @@ export function createOptions(spec: ContainerCreateSpec): Dockerode.ContainerCre
     Init: spec.init,
     Binds: spec.binds,
   };
+  if (spec.fileMounts?.length) {
+    // Mounts, not Binds: a missing source is an error, where a bind would make it a folder.
+    hostConfig.Mounts = spec.fileMounts.map((m) => ({
+      Type: 'bind' as const,
+      Source: m.source,
+      Target: m.target,
+      ReadOnly: true,
+    }));
+  }
   if (spec.logDriver !== undefined || Object.keys(spec.logOptions).length > 0) {
     // An empty Type means the engine's default driver, with these options.
     hostConfig.LogConfig = { Type: spec.logDriver ?? '', Config: spec.logOptions };

@@ -50,4 +50,11 @@ export interface Engine {
   remove(id: string, opts?: { force?: boolean }): Promise<void>;
   rename(id: string, newName: string): Promise<void>;
   inspect(id: string): Promise<ContainerState>;
+  /** Send a signal (`SIGHUP`) to the container's main process. */
+  kill(id: string, signal: string): Promise<void>;
+  /**
+   * Run a command in the running container (the engine's exec API) and wait for it, at most
+   * `timeoutMs`; its exit code and the tail of its output (stdout and stderr together).
+   */
+  exec(id: string, argv: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }>;
 }

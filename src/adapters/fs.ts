@@ -11,6 +11,12 @@ export interface HostFiles {
   list(dir: string, limit: number): Promise<string[]>;
   /** Replace a file in one step: readers see the old content or the new, never half. */
   writeAtomic(file: string, content: string, mode?: number): Promise<void>;
+  /**
+   * Rewrite an existing file in place, keeping its inode: a container that bind-mounts the file
+   * sees the new content (after a rename it would keep reading the old inode). Readers may see
+   * a mix while it is written, so the container is told to reread it only afterwards.
+   */
+  rewrite(file: string, content: string, mode: number): Promise<void>;
   remove(file: string): Promise<void>;
 }
 
@@ -61,6 +67,24 @@ export const hostFiles: HostFiles = {
     } catch (e) {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       throw new ExternalError('fs', `cannot write ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  },
+
+  async rewrite(file, content, mode) {
+    try {
+      const fh = await fsp.open(file, 'r+');
+      try {
+        const data = Buffer.from(content, 'utf8');
+        // Write over the old bytes, then cut what is left of them: the file is never empty.
+        await fh.write(data, 0, data.length, 0);
+        await fh.truncate(data.length);
+        await fh.chmod(mode);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      throw new ExternalError('fs', `cannot rewrite ${file}: ${(e as Error).message}`, { cause: e });
     }
   },
 

@@ -6,6 +6,7 @@ import {
   FakeFiles,
   FakeMarker,
   memoryStore,
+  type FakeEngineOptions,
   type Failures,
 } from '../../test/support/fakes.js';
 import type { Operation, Plan } from '../model/plan.js';
@@ -64,6 +65,8 @@ function world(
     lbState?: 'ready' | 'drain' | 'maint';
     marker?: 'ready' | 'drain' | 'maint';
     delayMs?: number;
+    onKill?: FakeEngineOptions['onKill'];
+    execExit?: FakeEngineOptions['execExit'];
   } = {},
 ) {
   const engine = new FakeEngine({
@@ -71,6 +74,8 @@ function world(
     failures: opts.engineFailures,
     health: opts.health,
     delayMs: opts.delayMs,
+    onKill: opts.onKill,
+    execExit: opts.execExit,
   });
   const drain = new FakeDrain(opts.lbState ?? 'ready', opts.drainFailures);
   const marker = new FakeMarker(opts.marker);
@@ -429,4 +434,151 @@ test('a paused container is unpaused', async () => {
   );
   assert.equal(out.result, 'succeeded', out.error);
   assert.deepEqual(w.changes(), ['unpause web-id']);
+});
+
+/** A `files:` write of web's config, in place or by rename. */
+function writeConf(how: 'atomic' | 'in-place', content: string, previous: string | null): Operation {
+  return {
+    kind: 'write-file',
+    service: 'web',
+    path: '/files/web/etc-web.conf',
+    target: '/etc/web.conf',
+    content,
+    mode: 0o644,
+    how,
+    previous,
+    shownBefore: previous,
+    shown: content,
+    cause: 'changed: +1 -1 lines',
+  };
+}
+
+const dockerCheck = { docker: true, interval: 10, timeout: 100, retries: 1, startPeriod: 0 };
+
+function reloadWeb(reload: { signal: string } | { command: string[] }): Operation {
+  return {
+    kind: 'reload',
+    service: 'web',
+    containerId: 'web-id',
+    reload,
+    spec: spec('web', { healthcheck: dockerCheck }),
+    cause: 'file /etc/web.conf changed',
+  };
+}
+
+test('a reload: the file is rewritten in place, the signal sent, the health check passes; nothing restarts', async () => {
+  const w = world({ containers: { web: 'web-id' }, onKill: (c) => (c.health = 'healthy') });
+  w.files.files.set('/files/web/etc-web.conf', { content: 'v1\n', mode: 0o644 });
+  const out = await executePlan(
+    plan([writeConf('in-place', 'v2\n', 'v1\n'), reloadWeb({ signal: 'SIGHUP' })]),
+    w.deps,
+  );
+  assert.equal(out.result, 'succeeded', out.error);
+  assert.deepEqual(w.files.calls, ['rewrite /files/web/etc-web.conf']);
+  assert.deepEqual(w.changes(), ['kill web-id SIGHUP']);
+  assert.equal(w.files.files.get('/files/web/etc-web.conf')?.content, 'v2\n');
+  assert.deepEqual(
+    out.steps.map((s) => `${s.kind} ${s.result}`),
+    ['write-file succeeded', 'reload succeeded', 'health succeeded'],
+  );
+});
+
+test('a reload that breaks the health check: the previous file goes back and is reloaded', async () => {
+  let reloads = 0;
+  const w = world({
+    containers: { web: 'web-id' },
+    // The first reload reads the broken file; the second reads the previous one again.
+    onKill: (c) => (c.health = ++reloads === 1 ? 'unhealthy' : 'healthy'),
+  });
+  w.files.files.set('/files/web/etc-web.conf', { content: 'v1\n', mode: 0o644 });
+  const out = await executePlan(
+    plan([writeConf('in-place', 'broken\n', 'v1\n'), reloadWeb({ signal: 'SIGHUP' })]),
+    w.deps,
+  );
+  assert.equal(out.result, 'failed');
+  assert.match(
+    out.error!,
+    /^web: health check \(docker HEALTHCHECK\) failed: .*; the previous files were put back and reloaded$/,
+  );
+  assert.equal(w.files.files.get('/files/web/etc-web.conf')?.content, 'v1\n');
+  assert.deepEqual(w.files.calls, ['rewrite /files/web/etc-web.conf', 'rewrite /files/web/etc-web.conf']);
+  assert.deepEqual(w.changes(), ['kill web-id SIGHUP', 'kill web-id SIGHUP']);
+  assert.deepEqual(
+    out.steps.map((s) => `${s.kind} ${s.result}`),
+    [
+      'write-file succeeded',
+      'reload succeeded',
+      'health failed',
+      'restore-file succeeded',
+      'reload succeeded',
+      'health succeeded',
+    ],
+  );
+});
+
+test('a reload command that fails: the previous file goes back and the command runs again', async () => {
+  let runs = 0;
+  const w = world({
+    containers: { web: 'web-id' },
+    health: () => 'healthy',
+    execExit: () => (++runs === 1 ? 1 : 0),
+  });
+  w.engine.containers.get('web-id')!.health = 'healthy';
+  w.files.files.set('/files/web/etc-web.conf', { content: 'v1\n', mode: 0o644 });
+  const out = await executePlan(
+    plan([writeConf('in-place', 'v2\n', 'v1\n'), reloadWeb({ command: ['/bin/web', 'reload'] })]),
+    w.deps,
+  );
+  assert.equal(out.result, 'failed');
+  assert.match(
+    out.error!,
+    /the reload command exited with code 1; the previous files were put back and reloaded$/,
+  );
+  assert.deepEqual(w.changes(), ['exec web-id /bin/web reload', 'exec web-id /bin/web reload']);
+  assert.equal(w.files.files.get('/files/web/etc-web.conf')?.content, 'v1\n');
+});
+
+test('a rolled-back recreate puts the previous file back before the old container starts again', async () => {
+  const w = world({ containers: { web: 'web-old' }, health: () => 'unhealthy' });
+  w.files.files.set('/files/web/etc-web.conf', { content: 'v1\n', mode: 0o644 });
+  let atRestart: string | undefined;
+  const start = w.engine.start.bind(w.engine);
+  w.engine.start = async (id: string) => {
+    if (id === 'web-old') atRestart = w.files.files.get('/files/web/etc-web.conf')?.content;
+    return start(id);
+  };
+  const out = await executePlan(
+    plan([writeConf('atomic', 'v2\n', 'v1\n'), recreate('web', { healthcheck: dockerCheck })]),
+    w.deps,
+  );
+  assert.equal(out.result, 'failed');
+  assert.equal(atRestart, 'v1\n', 'the old container mounts its own file again');
+  assert.deepEqual(w.files.calls, ['write /files/web/etc-web.conf', 'write /files/web/etc-web.conf']);
+  assert.deepEqual(
+    out.steps.map((s) => `${s.kind} ${s.result}`),
+    ['write-file succeeded', 'recreate succeeded', 'health failed', 'rollback succeeded'],
+  );
+});
+
+test('a new service that fails leaves none of its files behind; a file with a secret keeps a redacted copy', async () => {
+  const w = world({ engineFailures: new Map([['create web', { error: 'no such image' }]]) });
+  const write = writeConf('atomic', 'password = hunter2\n', null);
+  if (write.kind === 'write-file')
+    write.redacted = {
+      path: '/files/web/.redacted-etc-web.conf',
+      content: 'password = <secret:pw>\n',
+      previous: null,
+    };
+  const out = await executePlan(
+    plan([write, { kind: 'create', service: 'web', spec: spec('web'), cause: 'new service' }]),
+    w.deps,
+  );
+  assert.equal(out.result, 'failed');
+  assert.deepEqual(w.files.calls, [
+    'write /files/web/.redacted-etc-web.conf',
+    'write /files/web/etc-web.conf',
+    'remove /files/web/etc-web.conf',
+    'remove /files/web/.redacted-etc-web.conf',
+  ]);
+  assert.equal(w.files.files.size, 0);
 });

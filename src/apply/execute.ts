@@ -10,6 +10,7 @@ import { failpoint } from './failpoint.js';
 import type { DrainProvider, DrainTarget } from '../providers/drain/types.js';
 import { healthFor, suggestedDeadline, waitServiceHealthy } from '../health/index.js';
 import { createSpec } from '../reconcile/container.js';
+import { redactedPath, reloadLabel } from '../model/files.js';
 import type { Store } from '../store/types.js';
 
 /** What the executor tells the person watching; the caller decides how it looks. */
@@ -251,6 +252,42 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
       // The env file this service had before this apply wrote it: it goes back whenever the
       // service's previous container does, so what is on disk matches what runs.
       let envWritten: Extract<Operation, { kind: 'write-env' }> | undefined;
+      // Likewise the files written for it, and the reloads already sent: a failed reload puts the
+      // previous files back and reloads them again.
+      const filesWritten: WriteFile[] = [];
+      const reloadsSent: ReloadOp[] = [];
+      const restoreFiles = async () => {
+        for (const w of filesWritten.splice(0).reverse()) await restoreFile(w, deps.files);
+      };
+      const putBackFiles = async () => {
+        if (!filesWritten.length) return '';
+        const targets = filesWritten.map((w) => w.target).join(', ');
+        const back = await record(
+          service,
+          'restore-file',
+          { cause: `${targets}: the previous content goes back` },
+          restoreFiles,
+        );
+        return back.ok ? '' : `; putting back ${targets} also failed: ${back.message}`;
+      };
+      const reloadAgain = async () => {
+        const sent = reloadsSent.splice(0);
+        if (!sent.length) return '';
+        for (const r of uniqueReloads(sent)) {
+          const again = await record(
+            service,
+            'reload',
+            { cause: `${reloadLabel(r)} (the previous files are back)` },
+            () => sendReload(r, deps.engine),
+          );
+          if (!again.ok) return `; reloading the previous files also failed: ${again.message}`;
+        }
+        const last = sent[sent.length - 1]!;
+        const health = await healthAfterReload(last, deps.engine, record);
+        return health.ok
+          ? '; the previous files were put back and reloaded'
+          : `; the previous files were put back and reloaded, yet the service is still not healthy: ${health.message}`;
+      };
       const putBackEnv = async () => {
         const w = envWritten;
         if (!w) return '';
@@ -268,17 +305,25 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
       for (const op of ops) {
         if (signal?.aborted) {
           // Cancelled between this service's env file and its container: nothing else changed.
-          const also = await putBackEnv();
+          const also = (await putBackFiles()) + (await putBackEnv());
           failed.push(`${service}: cancelled before its container changed${also}`);
           break;
         }
+        if (op.kind === 'reload') reloadsSent.push(op);
         const r =
           op.kind === 'create' || op.kind === 'recreate' || op.kind === 'adopt'
-            ? await replaceRecorded(op, plan.commit, deps.engine, record, signal)
-            : await record(service, op.kind, describe(op), () => run(op, deps.engine, deps.files));
+            ? await replaceRecorded(op, plan.commit, deps.engine, record, signal, restoreFiles)
+            : op.kind === 'reload'
+              ? await reloadRecorded(op, deps.engine, record)
+              : await record(service, op.kind, describe(op), () => run(op, deps.engine, deps.files));
         if (r.ok && op.kind === 'write-env') envWritten = op;
+        if (r.ok && op.kind === 'write-file') filesWritten.push(op);
         if (!r.ok) {
-          const also = op.kind === 'write-env' ? '' : await putBackEnv();
+          // A write that failed half-way is put back too (it may have written the redacted copy).
+          if (op.kind === 'write-file') filesWritten.push(op);
+          let also = await putBackFiles();
+          if (!also) also = await reloadAgain();
+          if (op.kind !== 'write-env') also += await putBackEnv();
           failed.push(`${service}: ${r.message ?? 'failed'}${also}`);
           break;
         }
@@ -330,6 +375,11 @@ function describe(op: Operation): Detail {
       return { cause: op.cause, fromImage: op.image, toImage: op.image };
     case 'remove':
       return { cause: op.cause, fromImage: op.fromImage };
+    case 'write-file':
+    case 'remove-file':
+      return { cause: `${op.target} (${op.cause})` };
+    case 'reload':
+      return { cause: `${reloadLabel(op)} (${op.cause})` };
     case 'write-env':
     case 'remove-env':
     case 'recover':
@@ -338,11 +388,95 @@ function describe(op: Operation): Detail {
   }
 }
 
+type WriteFile = Extract<Operation, { kind: 'write-file' }>;
+type ReloadOp = Extract<Operation, { kind: 'reload' }>;
+
+/** The redacted copy beside a file that uses a secret goes first: it never lags behind the file. */
+async function writeFile(op: WriteFile, files: HostFiles): Promise<void> {
+  const side = op.redacted;
+  if (side?.content != null) await files.writeAtomic(side.path, side.content, 0o600);
+  if (op.how === 'in-place') await files.rewrite(op.path, op.content, op.mode);
+  else await files.writeAtomic(op.path, op.content, op.mode);
+  if (side && side.content === null) await files.remove(side.path);
+}
+
+/** Put back what a write-file replaced, the same way it was written. */
+async function restoreFile(op: WriteFile, files: HostFiles): Promise<void> {
+  if (op.previous === null) await files.remove(op.path);
+  else if (op.how === 'in-place') await files.rewrite(op.path, op.previous, op.mode);
+  else await files.writeAtomic(op.path, op.previous, op.mode);
+  const side = op.redacted;
+  if (!side) return;
+  if (side.previous === null) await files.remove(side.path);
+  else await files.writeAtomic(side.path, side.previous, 0o600);
+}
+
+/** Longest a reload command may run in the container. */
+const RELOAD_COMMAND_TIMEOUT_MS = 60_000;
+
+async function sendReload(op: ReloadOp, engine: Engine): Promise<void> {
+  if ('signal' in op.reload) return engine.kill(op.containerId, op.reload.signal);
+  const r = await engine.exec(op.containerId, op.reload.command, RELOAD_COMMAND_TIMEOUT_MS);
+  // Its output is not shown: a command that prints the config would print its secrets.
+  if (r.exitCode !== 0) throw new Error(`the reload command exited with code ${r.exitCode}`);
+}
+
+function uniqueReloads(ops: ReloadOp[]): ReloadOp[] {
+  const seen = new Set<string>();
+  return ops.filter((o) => {
+    const k = JSON.stringify(o.reload);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/**
+ * Passes the health check needs after a reload: the service may still be rereading its files
+ * when the first check runs, so one pass right after the signal proves nothing.
+ */
+const RELOAD_SUCCESSES = 2;
+
+async function healthAfterReload(
+  op: ReloadOp,
+  engine: Engine,
+  record: Recorder,
+): Promise<{ ok: boolean; message?: string }> {
+  const health = healthFor(op.spec, engine, op.containerId);
+  const deadlineMs = Math.max(suggestedDeadline(health.check), MIN_HEALTH_DEADLINE_MS);
+  return record(op.service, 'health', { cause: health.kind }, async () => {
+    const r = await waitServiceHealthy(op.spec, engine, op.containerId, {
+      deadlineMs,
+      minSuccesses: RELOAD_SUCCESSES,
+    });
+    if (!r.healthy)
+      throw new Error(`health check (${health.kind}) failed: ${r.reason}; last check: ${r.output}`);
+  });
+}
+
+/** Tell the container to reread its files, then wait until its health check passes again. */
+async function reloadRecorded(
+  op: ReloadOp,
+  engine: Engine,
+  record: Recorder,
+): Promise<{ ok: boolean; message?: string }> {
+  const sent = await record(op.service, 'reload', describe(op), () => sendReload(op, engine));
+  if (!sent.ok) return sent;
+  return healthAfterReload(op, engine, record);
+}
+
 async function run(op: Operation, engine: Engine, files: HostFiles): Promise<void> {
   switch (op.kind) {
     case 'write-env':
       await files.writeAtomic(op.path, op.content, 0o600);
       failpoint('after-env-file');
+      return;
+    case 'write-file':
+      await writeFile(op, files);
+      return;
+    case 'remove-file':
+      await files.remove(op.path);
+      await files.remove(redactedPath(op.path));
       return;
     case 'start':
       await engine.start(op.containerId);
@@ -363,11 +497,14 @@ async function run(op: Operation, engine: Engine, files: HostFiles): Promise<voi
       await engine.stop(op.containerId);
       await engine.remove(op.containerId, { force: true });
       if (op.envFile) await files.remove(op.envFile);
+      for (const f of op.files ?? []) await files.remove(f);
       return;
     case 'create':
     case 'recreate':
     case 'adopt':
       throw new Error(`bug: ${op.kind} goes through replaceRecorded`);
+    case 'reload':
+      throw new Error('bug: reload goes through reloadRecorded');
   }
 }
 
@@ -387,6 +524,7 @@ async function replaceRecorded(
   engine: Engine,
   record: Recorder,
   signal: AbortSignal | undefined,
+  restoreFiles: () => Promise<void>,
 ): Promise<{ ok: boolean; message?: string }> {
   const spec = op.spec;
   const oldId = op.kind === 'create' ? undefined : op.containerId;
@@ -434,6 +572,8 @@ async function replaceRecorded(
       if (newId) await engine.remove(newId, { force: true });
       if (oldId) {
         if (asideDone) await engine.rename(oldId, spec.name);
+        // The old container mounts its files again when it starts: they must be its own by then.
+        await restoreFiles();
         await engine.start(oldId);
       }
     },

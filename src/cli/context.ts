@@ -20,6 +20,8 @@ export interface RepoFlags {
   ageIdentity?: string;
   /** Where this host's env files go, instead of berth.yaml's env_dir. */
   envDir?: string;
+  /** Where this host's rendered files go, instead of berth.yaml's files_dir. */
+  filesDir?: string;
   /** Longest a clone or fetch may take, in milliseconds. */
   gitTimeout?: number;
 }
@@ -39,7 +41,12 @@ export function sourceFrom(flags: RepoFlags): SourceRequest {
 export function requestFrom(flags: RepoFlags & { adopt?: boolean; allowEmpty?: boolean }): HostRequest {
   return {
     source: sourceFrom(flags),
-    overrides: { envDir: flags.envDir, secretsDir: flags.secretsDir, ageIdentity: flags.ageIdentity },
+    overrides: {
+      envDir: flags.envDir,
+      filesDir: flags.filesDir,
+      secretsDir: flags.secretsDir,
+      ageIdentity: flags.ageIdentity,
+    },
     adopt: flags.adopt,
     allowEmpty: flags.allowEmpty,
   };

@@ -52,6 +52,12 @@ export function repoOptions(cmd: Command): Command {
       ),
     )
     .addOption(
+      new Option(
+        '--files-dir <dir>',
+        "where this host's rendered config files (files:) go (default: berth.yaml files_dir)",
+      ).env('BERTH_FILES_DIR'),
+    )
+    .addOption(
       new Option('--age-identity <file>', "this host's age identity for secrets/*.age").env(
         'BERTH_AGE_IDENTITY',
       ),

@@ -1,6 +1,16 @@
 import { z } from 'zod';
+import {
+  FILES_SOURCE_DIR,
+  hostFileName,
+  MAX_HOST_FILE_NAME,
+  modeText,
+  reloadText,
+  type Reload,
+  type ServiceFile,
+} from '../model/files.js';
 import type { HealthcheckSpec, ServiceSpecBase } from '../model/service.js';
 import { imageRefProblem } from './image-ref.js';
+import { splitCommand } from './values.js';
 import {
   absPath,
   argv,
@@ -58,6 +68,11 @@ export interface ServiceField<
    * the value itself, a map's values, or a list's items. Matches a `stringish()` in the schema.
    */
   text?: 'value' | 'map' | 'items';
+  /**
+   * Deeper places read as their source text too, by path below the field (`[0, 'mode']`), so
+   * that `mode: 0644` stays "0644" rather than the number 644.
+   */
+  textAt?: (rest: ReadonlyArray<string | number>) => boolean;
   /**
    * Part of the container: in the config hash, so a change recreates the container, and the plan
    * names the change (`working_dir changed`). Such a field also needs its engine mapping in
@@ -156,6 +171,119 @@ const volume = line().refine(
   },
   { error: (iss) => `volume ${JSON.stringify(iss.input)} must be SRC:DST[:MODE] or DST, with DST absolute` },
 );
+
+/** A path as docker and people read it: absolute, no `.`, `..` or empty parts, no trailing "/". */
+function pathProblem(p: string): string | undefined {
+  if (!p.startsWith('/')) return 'must be an absolute path';
+  if (p === '/') return 'cannot be the root folder';
+  const parts = p.slice(1).split('/');
+  if (parts.some((x) => x === '' || x === '.' || x === '..'))
+    return 'must be a plain absolute path, without "//", "." or ".." parts or a trailing "/"';
+  return undefined;
+}
+
+/** Signals a service may take as "reread your config"; what docker kill takes by name. */
+const RELOAD_SIGNALS = new Set(
+  'HUP INT QUIT USR1 USR2 TERM WINCH CONT ALRM PWR URG IO PROF TRAP ABRT TSTP TTIN TTOU VTALRM XCPU XFSZ SYS'
+    .split(' ')
+    .map((s) => `SIG${s}`),
+);
+
+/** `SIGHUP`: a signal; a list: a command; another string: a command, split like a shell would. */
+function parseReload(v: string | string[], ctx: z.RefinementCtx): Reload {
+  const fail = (message: string): Reload => {
+    ctx.issues.push({ code: 'custom', message, input: v });
+    return z.NEVER;
+  };
+  if (Array.isArray(v)) return { command: v };
+  const word = v.trim();
+  if (/^SIG[A-Z0-9]+$/.test(word)) {
+    if (word === 'SIGKILL' || word === 'SIGSTOP')
+      return fail(
+        `reload ${word} would stop the service rather than reload it; use a signal it reloads on, such as SIGHUP`,
+      );
+    if (!RELOAD_SIGNALS.has(word))
+      return fail(`unknown signal ${JSON.stringify(word)}; signals are ${[...RELOAD_SIGNALS].join(', ')}`);
+    return { signal: word };
+  }
+  if (RELOAD_SIGNALS.has(`SIG${word}`)) return fail(`write the signal as SIG${word}`);
+  const argv = splitCommand(v);
+  if (!Array.isArray(argv)) return fail(argv.error);
+  if (argv.length === 0) return fail('reload must name a signal or a command');
+  return { command: argv };
+}
+
+const fileEntry = z
+  .strictObject({
+    source: nonEmptyLine()
+      .refine(
+        (s) =>
+          s.startsWith(FILES_SOURCE_DIR) &&
+          s.length > FILES_SOURCE_DIR.length &&
+          !s.split('/').some((x) => x === '' || x === '.' || x === '..'),
+        {
+          error: (iss) =>
+            `source ${JSON.stringify(iss.input)} must be a file under ${FILES_SOURCE_DIR} in the repo, e.g. files/squid.conf`,
+        },
+      )
+      .describe(`The template in the repo, under ${FILES_SOURCE_DIR}; rendered for each host.`),
+    target: nonEmptyLine()
+      .superRefine((t, ctx) => {
+        const problem = pathProblem(t);
+        if (problem) ctx.addIssue({ code: 'custom', message: `target ${JSON.stringify(t)} ${problem}` });
+        else if (hostFileName(t).length > MAX_HOST_FILE_NAME)
+          ctx.addIssue({ code: 'custom', message: `target is too long for a file name on the host` });
+      })
+      .describe('Where the container sees the file (absolute); mounted read-only.'),
+    mode: z
+      .union([line(), z.int()])
+      .transform((v, ctx): number => {
+        const text = String(v);
+        const m = /^(?:0o?)?([0-7]{3})$/.exec(text);
+        if (m) return parseInt(m[1]!, 8);
+        ctx.issues.push({
+          code: 'custom',
+          message: `mode ${JSON.stringify(text)} must be permission bits in octal, such as 0644 or 0600`,
+          input: v,
+        });
+        return z.NEVER;
+      })
+      .optional()
+      .describe('Permission bits on the host, in octal. Default 0644, or 0600 when the file uses a secret.'),
+    reload: z
+      .union([line(), z.array(stringish()).min(1)])
+      .transform(parseReload)
+      .optional()
+      .describe(
+        'How the service rereads the file: a signal (SIGHUP) or a command run in the container. ' +
+          'Without it, a change recreates the container.',
+      ),
+  })
+  .describe('A config file rendered for each host and mounted read-only into the container.');
+
+const files = z.array(fileEntry).superRefine((list, ctx) => {
+  const seen = new Map<string, number>();
+  list.forEach((f, i) => {
+    const other = seen.get(f.target);
+    if (other !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [i, 'target'],
+        message: `target ${f.target} is also files[${other}]'s; each file needs a target of its own`,
+      });
+    } else seen.set(f.target, i);
+  });
+  list.forEach((f, i) => {
+    const outer = list.findIndex((o) => f.target.startsWith(`${o.target}/`));
+    if (outer >= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [i, 'target'],
+        message: `target ${f.target} is inside files[${outer}]'s target ${list[outer]!.target}, which is a file`,
+      });
+    }
+  });
+});
 
 const stringMap = (desc: string) => z.record(line(), stringish()).describe(desc);
 
@@ -270,6 +398,24 @@ export const SERVICE_FIELDS = {
     default: [],
     container: true,
     template: { shape: 'list' },
+  }),
+  files: field({
+    spec: 'files',
+    schema: files,
+    description: 'Config files rendered for each host and mounted read-only: source, target, mode, reload.',
+    // An empty list is no files: the same config hash as a service that never had any.
+    normalise: (list): ServiceFile[] | undefined => (list.length ? list.map((f) => ({ ...f })) : undefined),
+    textAt: (rest) => rest.length === 2 && typeof rest[0] === 'number' && rest[1] === 'mode',
+    container: true,
+    show: (list) =>
+      (list ?? []).map((f) => ({
+        source: f.source,
+        target: f.target,
+        mode: modeText(f.rendered?.mode ?? f.mode ?? 0o644),
+        reload: f.reload ? reloadText(f.reload) : undefined,
+        path: f.rendered?.path,
+        content: f.rendered?.shown,
+      })),
   }),
   labels: field({
     spec: 'labels',

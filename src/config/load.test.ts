@@ -58,6 +58,7 @@ test('canonical form: every default filled in, name from the file', () => {
 test('canonical form: every field, in camelCase, with values kept as written', () => {
   const s = only({
     'inventory.yaml': 'hosts:\n  app-1: { groups: [app_server] }\n',
+    'files/web.conf': 'listen 8080\n',
     'services/web.yml': [
       'image: nginx:1.27',
       'gitCommit: 3f2a1c9d',
@@ -80,6 +81,7 @@ test('canonical form: every field, in camelCase, with values kept as written', (
       'pull: missing',
       'healthcheck: { http: "http://127.0.0.1:8080/health", interval: 500ms, timeout: 1s, retries: 5, start_period: 10s }',
       'drain: true',
+      'files: [{ source: files/web.conf, target: /etc/web.conf, mode: 0640, reload: SIGHUP }]',
       '',
     ].join('\n'),
   });
@@ -112,6 +114,7 @@ test('canonical form: every field, in camelCase, with values kept as written', (
       startPeriod: 10_000,
     },
     drain: true,
+    files: [{ source: 'files/web.conf', target: '/etc/web.conf', mode: 0o640, reload: { signal: 'SIGHUP' } }],
     file: 'services/web.yml',
   });
   for (const [key, f] of FIELD_LIST) assert.notEqual(s[f.spec], undefined, `this test's file sets ${key}`);

@@ -16,6 +16,9 @@ import {
 } from './schema.js';
 import { toAgentSettings } from './agent-schema.js';
 import { checkServiceTemplates, checkSettingsTemplates } from './templates.js';
+import { checkFiles, isTemplateOnly, volumeCollisions, type FilesAt } from './files.js';
+import type { ServiceFile } from '../model/files.js';
+import { hasTemplate } from './schema-parts.js';
 import { issueAt, parseYamlFile, type YamlFile, type YamlPath } from './yaml-file.js';
 import type { RepoFiles } from '../model/repo-files.js';
 
@@ -42,7 +45,7 @@ function stringishField(p: YamlPath): boolean {
   const text = typeof key === 'string' ? FIELDS.get(key)?.text : undefined;
   if (p.length === 1) return text === 'value';
   if (p.length === 2) return text === 'map' || (text === 'items' && typeof sub === 'number');
-  return false;
+  return typeof key === 'string' && (FIELDS.get(key)?.textAt?.(p.slice(1)) ?? false);
 }
 
 const SERVICE_KEYS = new Set(Object.keys(serviceSchema.shape));
@@ -85,7 +88,9 @@ interface LoadedService {
  * children `<services_dir>/<name>.yaml|.yml`; every other file is ignored.
  */
 export function loadStateRepo(input: RepoFiles): LoadResult {
-  const issues: ConfigIssue[] = [...(input.unreadable ?? [])];
+  // A file under files/ that cannot be read matters only when a service names it (checkFiles).
+  const unreadable = input.unreadable ?? [];
+  const issues: ConfigIssue[] = unreadable.filter((i) => !isTemplateOnly(i.file));
   const { files } = input;
 
   for (const [wrong, right] of [
@@ -120,7 +125,10 @@ export function loadStateRepo(input: RepoFiles): LoadResult {
 
   checkDuplicates(services, issues);
   if (staticInventory) checkHosts(services, berth, inv, issues);
-  const defaultTemplates = checkTemplates(services, berth, templateSchema(staticInventory, inv), issues);
+  const schema = templateSchema(staticInventory, inv);
+  const defaultTemplates = checkTemplates(services, berth, schema, issues);
+  const fileTemplates = checkFiles(filesLists(services, berth), files, unreadable, schema, issues);
+  checkVolumeCollisions(services, berth, issues);
 
   const blocked = issues.some((i) => i.severity === 'error');
   issues.sort(byPosition);
@@ -140,8 +148,40 @@ export function loadStateRepo(input: RepoFiles): LoadResult {
     settings: toSettings(berth.config, berth.servicesDir),
   };
   if (input.commit !== undefined) repo.commit = input.commit;
+  if (berth.config.files_dir !== undefined) repo.filesDir = berth.config.files_dir;
   if (inv?.inventory) repo.inventory = inv.inventory;
+  if (Object.keys(fileTemplates).length) repo.fileTemplates = fileTemplates;
   return { repo, issues };
+}
+
+/** The `files:` lists as written: berth.yaml `defaults` and each valid service body. */
+function filesLists(services: LoadedService[], berth: LoadedBerth): FilesAt[] {
+  const out: FilesAt[] = [];
+  const d = berth.config?.defaults?.files;
+  if (d && berth.yaml) out.push({ y: berth.yaml, path: ['defaults', 'files'], files: d });
+  for (const s of services)
+    if (s.body?.files) out.push({ y: s.yaml, path: [...s.prefix, 'files'], files: s.body.files });
+  return out;
+}
+
+/** A file's target that is a volume's too, with the service's own values over the defaults. */
+function checkVolumeCollisions(services: LoadedService[], berth: LoadedBerth, issues: ConfigIssue[]): void {
+  const d = berth.config?.defaults;
+  for (const s of services) {
+    if (!s.body) continue;
+    const own = s.body.files !== undefined;
+    const list: ServiceFile[] | undefined = s.body.files ?? d?.files;
+    const volumes = s.body.volumes ?? d?.volumes ?? [];
+    if (!list?.length || !volumes.length) continue;
+    const y = own ? s.yaml : berth.yaml;
+    if (!y) continue;
+    const base: YamlPath = own ? [...s.prefix, 'files'] : ['defaults', 'files'];
+    for (const c of volumeCollisions(list, volumes, hasTemplate)) {
+      const issue = issueAt(y, [...base, c.index, 'target'], c.message);
+      if (!own) issue.message += ` (in service ${s.name})`;
+      issues.push(issue);
+    }
+  }
 }
 
 interface LoadedBerth {

@@ -60,8 +60,8 @@ export const httpUrl = () =>
   });
 
 /**
- * Folders that belong to the system: never berth's env folder, whose files berth writes and
- * removes. A folder below them (`/etc/berth/env`) is fine.
+ * Folders that belong to the system: never a folder berth owns (env_dir, files_dir), whose files
+ * berth writes and removes. A folder below them (`/etc/berth/env`) is fine.
  */
 const SYSTEM_DIRS = new Set([
   '/',
@@ -104,14 +104,42 @@ const SYSTEM_DIRS = new Set([
   '/etc/ssl',
 ]);
 
-/** Why `dir` may not be berth's env folder, or undefined when it may. */
-export function envDirProblem(dir: string): string | undefined {
+/**
+ * Why `dir` may not be a folder berth owns, set by `setting` (`env_dir`, `files_dir`), whose
+ * default is `dflt`; undefined when it may.
+ */
+export function ownedDirProblem(setting: string, dir: string, dflt: string): string | undefined {
   const norm = `/${dir
     .split('/')
     .filter((p) => p && p !== '.')
     .join('/')}`;
-  if (dir.split('/').includes('..')) return `env_dir ${JSON.stringify(dir)} must not contain ".."`;
+  if (dir.split('/').includes('..')) return `${setting} ${JSON.stringify(dir)} must not contain ".."`;
   if (SYSTEM_DIRS.has(norm))
-    return `env_dir ${JSON.stringify(dir)} is a system folder; berth writes and removes files in env_dir, so give it a folder of its own (default /etc/berth/env)`;
+    return `${setting} ${JSON.stringify(dir)} is a system folder; berth writes and removes files in ${setting}, so give it a folder of its own (default ${dflt})`;
   return undefined;
+}
+
+/** Why `dir` may not be berth's env folder, or undefined when it may. */
+export function envDirProblem(dir: string): string | undefined {
+  return ownedDirProblem('env_dir', dir, '/etc/berth/env');
+}
+
+/** Why `dir` may not be berth's files folder, or undefined when it may. */
+export function filesDirProblem(dir: string): string | undefined {
+  return ownedDirProblem('files_dir', dir, '/etc/berth/files');
+}
+
+/**
+ * Why the env folder and the files folder cannot be these two: one inside the other (or the
+ * same) would put a service's env file and its files folder on one path.
+ */
+export function envAndFilesDirProblem(envDir: string, filesDir: string): string | undefined {
+  const norm = (d: string) =>
+    `/${d
+      .split('/')
+      .filter((p) => p && p !== '.')
+      .join('/')}/`.replace(/^\/\/$/, '/');
+  const [e, f] = [norm(envDir), norm(filesDir)];
+  if (!e.startsWith(f) && !f.startsWith(e)) return undefined;
+  return `the env folder ${JSON.stringify(envDir)} and the files folder ${JSON.stringify(filesDir)} must be apart, neither inside the other: a service's env file and its files folder would share a path`;
 }

@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import { FIELD_LIST, type FieldKey, type SERVICE_FIELDS, type ServiceField } from './fields.js';
-import { absPath, duration, envDirProblem, hasTemplate, line, nonEmptyLine } from './schema-parts.js';
+import {
+  absPath,
+  duration,
+  envAndFilesDirProblem,
+  envDirProblem,
+  filesDirProblem,
+  hasTemplate,
+  line,
+  nonEmptyLine,
+} from './schema-parts.js';
 import { agentSchema } from './agent-schema.js';
 
 /** Service names become file names (`<env_dir>/<name>`) and container names. */
@@ -105,6 +114,14 @@ export const berthSchema = z
       .optional()
       .describe('Where env files go on each host.')
       .meta({ default: '/etc/berth/env' }),
+    files_dir: absPath('files_dir')
+      .superRefine((d, ctx) => {
+        const problem = filesDirProblem(d);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional()
+      .describe("Where services' config files (files:) go on each host, one folder per service.")
+      .meta({ default: '/etc/berth/files' }),
     secrets_dir: absPath('secrets_dir')
       .optional()
       .describe("The host's secrets folder, one 0600 file per secret.")
@@ -213,6 +230,15 @@ export const berthSchema = z
       .describe('Where the host list comes from.')
       .meta({ default: { source: 'static' } }),
     agent: agentSchema.optional(),
+  })
+  .superRefine((b, ctx) => {
+    const env = b.env_dir ?? '/etc/berth/env';
+    const files = b.files_dir ?? '/etc/berth/files';
+    // A folder that is wrong on its own is said once, by its own check.
+    if (envDirProblem(env) || filesDirProblem(files)) return;
+    const problem = envAndFilesDirProblem(env, files);
+    if (problem)
+      ctx.addIssue({ code: 'custom', path: [b.files_dir ? 'files_dir' : 'env_dir'], message: problem });
   })
   .meta({ title: 'berth.yaml', description: 'Settings of a berth state repo; every key is optional.' });
 

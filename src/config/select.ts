@@ -3,6 +3,8 @@ import type { DesiredState, HostRollout, Inventory, InventoryHost, StateRepo } f
 import { looksLikeTemplate, parseTemplate } from '../template/parse.js';
 import { renderTemplate, type RenderContext, type SecretAnswer } from '../template/render.js';
 import { mapStrings, renderService, type HostContext } from './templates.js';
+import { placeFiles } from './files.js';
+import { DEFAULT_FILES_DIR } from '../model/files.js';
 import { dotted } from './yaml-file.js';
 
 /** What templates need beyond the repo and the host. */
@@ -18,6 +20,8 @@ export interface RenderOptions {
    * using a secret is held (see `DesiredState.held`).
    */
   secret?: (name: string) => SecretAnswer;
+  /** Where this host's service files go, instead of berth.yaml's files_dir (already checked). */
+  filesDir?: string;
 }
 
 /**
@@ -54,6 +58,8 @@ function environmentName(repo: StateRepo): string {
  */
 export function desiredForHost(repo: StateRepo, host?: string, opts: RenderOptions = {}): DesiredState {
   const base: DesiredState = { ref: repo.ref, envDir: repo.envDir, services: repo.services };
+  const filesDir = opts.filesDir ?? repo.filesDir;
+  if (filesDir !== undefined) base.filesDir = filesDir;
   if (repo.commit !== undefined) base.commit = repo.commit;
   if (host !== undefined) base.host = host;
   const inv = repo.inventory;
@@ -92,10 +98,11 @@ function render(selected: DesiredState, ctx: HostContext, repo?: StateRepo): Des
   }
   const failed: NonNullable<DesiredState['failed']> = [];
   for (const s of selected.services) {
-    const r = renderService(s, ctx);
+    const r = renderService(s, ctx, repo?.fileTemplates);
     if (r.ok) out.services.push(r.spec);
     else failed.push({ service: s.name, issues: r.issues });
   }
+  out.services = placeFiles(out.services, out.filesDir ?? DEFAULT_FILES_DIR);
   if (failed.length) {
     out.failed = failed;
     out.held = failed.map((f) => f.service);

@@ -5,6 +5,7 @@ import { checkTemplate, type TemplateSchema } from '../template/check.js';
 import { looksLikeTemplate, parseTemplate } from '../template/parse.js';
 import { renderRedacted, renderTemplate, type RenderContext } from '../template/render.js';
 import { FIELD_LIST, SERVICE_TEMPLATE_FIELDS } from './fields.js';
+import { renderFiles, volumeCollisions } from './files.js';
 import { byPosition } from './issues.js';
 import { dotted, scalarSource, type YamlFile, type YamlPath } from './yaml-file.js';
 
@@ -184,12 +185,14 @@ export type HostContext = Omit<RenderContext, 'service'>;
 
 /**
  * One service's templated values rendered for a host. Either the spec to run (secrets in clear
- * in `env`, with `secretEnv` and `redactedEnv` saying how to show them) or every problem found,
- * each at file:line:col, so the caller can leave this one service alone.
+ * in `env`, with `secretEnv` and `redactedEnv` saying how to show them, and each of its `files`
+ * rendered from `fileTemplates`) or every problem found, each at file:line:col, so the caller
+ * can leave this one service alone.
  */
 export function renderService(
   spec: ServiceSpec,
   host: HostContext,
+  fileTemplates?: Record<string, Template>,
 ): { ok: true; spec: ServiceSpec } | { ok: false; issues: ConfigIssue[] } {
   const ctx: RenderContext = { ...host, service: serviceFields(spec) };
   const sources = spec.templates ?? {};
@@ -278,6 +281,19 @@ export function renderService(
         }
       }
       set(f.spec, map);
+    }
+  }
+
+  if (spec.files) {
+    const files = renderFiles(spec, fileTemplates, ctx);
+    if (!files.ok) issues.push(...files.issues);
+    else {
+      out.files = files.files;
+      // Volumes that were templates are known only now.
+      for (const c of volumeCollisions(files.files, out.volumes, () => false)) {
+        if (!spec.volumes.some((v) => looksLikeTemplate(v))) continue;
+        fail(`files[${c.index}].target`, undefined, 0, c.message);
+      }
     }
   }
 

@@ -83,12 +83,13 @@ export function waitServiceHealthy(
   spec: ServiceSpec,
   engine: Engine,
   containerId: string,
-  opts: { deadlineMs: number; signal?: AbortSignal },
+  opts: { deadlineMs: number; signal?: AbortSignal; minSuccesses?: number },
 ): Promise<WaitResult> {
   const h = healthFor(spec, engine, containerId);
+  const { minSuccesses, ...rest } = opts;
   return waitHealthy(
     h.check,
     { probe: h.probe, containerRunning: h.containerRunning, ...realClock },
-    { ...opts, successes: h.successes },
+    { ...rest, successes: Math.max(h.successes, minSuccesses ?? 1) },
   );
 }

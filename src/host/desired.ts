@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { desiredForHost } from '../config/select.js';
-import { envDirProblem } from '../config/schema-parts.js';
+import { envAndFilesDirProblem, envDirProblem, filesDirProblem } from '../config/schema-parts.js';
+import { DEFAULT_FILES_DIR } from '../model/files.js';
+import { usesSecret } from '../reconcile/secrets.js';
 import { ConfigError, UsageError, type ConfigIssue } from '../model/errors.js';
 import type { DesiredState, StateRepo } from '../model/service.js';
 import { getInventorySource } from '../providers/inventory/registry.js';
@@ -34,6 +36,8 @@ export interface SourceRequest {
 export interface HostOverrides {
   /** Where this host's env files go, instead of berth.yaml's env_dir (absolute). */
   envDir?: string;
+  /** Where this host's rendered files (`files:`) go, instead of berth.yaml's files_dir (absolute). */
+  filesDir?: string;
   /** The host's secrets folder, instead of berth.yaml's secrets_dir. */
   secretsDir?: string;
   /** The host's age identity for `secrets/*.age` in the repo. */
@@ -108,15 +112,32 @@ export async function desiredFor(
       answers.set(name, { error: (e as Error).message });
     }
   }
-  const desired = desiredForHost(repo, host, { env: opts.env, secret: (n) => answers.get(n) });
   if (o.envDir) {
     if (!path.isAbsolute(o.envDir))
       throw new UsageError(`--env-dir must be an absolute path, not "${o.envDir}"`);
     const problem = envDirProblem(o.envDir);
     if (problem) throw new UsageError(`--env-dir: ${problem}`);
-    desired.envDir = o.envDir;
   }
-  if (opts.digestKey && desired.services.some((s) => s.secretEnv)) {
+  if (o.filesDir) {
+    if (!path.isAbsolute(o.filesDir))
+      throw new UsageError(`--files-dir must be an absolute path, not "${o.filesDir}"`);
+    const problem = filesDirProblem(o.filesDir);
+    if (problem) throw new UsageError(`--files-dir: ${problem}`);
+  }
+  if (o.envDir || o.filesDir) {
+    const problem = envAndFilesDirProblem(
+      o.envDir ?? repo.envDir,
+      o.filesDir ?? repo.filesDir ?? DEFAULT_FILES_DIR,
+    );
+    if (problem) throw new UsageError(`${o.filesDir ? '--files-dir' : '--env-dir'}: ${problem}`);
+  }
+  const desired = desiredForHost(repo, host, {
+    env: opts.env,
+    secret: (n) => answers.get(n),
+    filesDir: o.filesDir,
+  });
+  if (o.envDir) desired.envDir = o.envDir;
+  if (opts.digestKey && desired.services.some(usesSecret)) {
     desired.services = withSecretDigests(desired.services, await opts.digestKey());
   }
   return desired;

@@ -18,4 +18,6 @@ export interface ContainerCreateSpec {
   logOptions: Record<string, string>;
   /** Docker bind / volume strings: SRC:DST[:MODE]. */
   binds: string[];
+  /** Single files bind-mounted read-only (`files:`): the host file must exist, it is never made as a folder. */
+  fileMounts?: Array<{ source: string; target: string }>;
 }

@@ -36,6 +36,11 @@ export interface ObservedHost {
    * files of services that are no longer in the repo for this host.
    */
   strayEnvFiles?: string[];
+  /**
+   * The rendered files (`files:`) on the host, by host path: content, or null when missing.
+   * Holds the wanted services' files and the redacted copies beside those that use a secret.
+   */
+  files?: Record<string, string | null>;
   /** The host's place in its load balancer, when it has one and the caller asked (apply does). */
   rotation?: ObservedRotation;
 }

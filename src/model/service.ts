@@ -1,6 +1,7 @@
 import type { ServiceFieldValues } from '../config/fields.js';
 import type { AgentSettings } from './agent-settings.js';
 import type { ConfigIssue } from './errors.js';
+import type { Template } from '../template/ast.js';
 
 /** Health check settings of a service, durations in milliseconds. */
 export interface HealthcheckSpec {
@@ -88,7 +89,11 @@ export interface StateRepo {
   /** What the user asked for: a branch, a ref, or "working tree". */
   ref: string;
   envDir: string;
+  /** Where services' files go on each host (berth.yaml files_dir); absent: DEFAULT_FILES_DIR. */
+  filesDir?: string;
   services: ServiceSpec[];
+  /** The `files:` templates the services name, parsed once, by repo path (`files/squid.conf`). */
+  fileTemplates?: Record<string, Template>;
   inventory?: Inventory;
   /** The rest of berth.yaml, validated; set by the config loader. */
   settings?: RepoSettings;
@@ -138,6 +143,8 @@ export interface DesiredState {
   /** How the host is reached: its inventory address, or 127.0.0.1 for "this host" without one. */
   address?: string;
   envDir: string;
+  /** Where this host's service files go, `<filesDir>/<service>/`; absent: DEFAULT_FILES_DIR. */
+  filesDir?: string;
   services: ServiceSpec[];
   /**
    * Services of this host whose values could not be rendered (a missing secret, a failed

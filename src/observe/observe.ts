@@ -3,6 +3,7 @@ import type { HostFiles } from '../adapters/fs.js';
 import type { ObservedHost, RemoteDigest } from '../model/observed.js';
 import type { DesiredState } from '../model/service.js';
 import { isBerthEnvFile } from '../reconcile/container.js';
+import { redactedPath } from '../model/files.js';
 
 /** How many registry questions run at once: enough to hide latency, few enough to be polite. */
 const REGISTRY_CONCURRENCY = 16;
@@ -22,14 +23,46 @@ export async function observeHost(
     ),
   ];
   const wanted = new Set(desired.services.map((s) => s.name));
-  const [containers, images, remoteDigests, envFiles, strayEnvFiles] = await Promise.all([
+  const [containers, images, remoteDigests, envFiles, strayEnvFiles, serviceFiles] = await Promise.all([
     engine.listContainers(),
     engine.listImages(),
     askRegistries(engine, tags),
     files.readMany(desired.envDir, [...wanted]),
     strayEnv(files, desired.envDir, wanted),
+    renderedFiles(files, desired),
   ]);
-  return { containers, images, remoteDigests, envFiles, strayEnvFiles };
+  const out: ObservedHost = { containers, images, remoteDigests, envFiles, strayEnvFiles };
+  if (Object.keys(serviceFiles).length) out.files = serviceFiles;
+  return out;
+}
+
+/** The wanted services' rendered files as the host has them, and the redacted copies beside them. */
+async function renderedFiles(
+  files: HostFiles,
+  desired: DesiredState,
+): Promise<Record<string, string | null>> {
+  const byDir = new Map<string, string[]>();
+  for (const s of desired.services) {
+    for (const f of s.files ?? []) {
+      const p = f.rendered?.path;
+      if (!p) continue;
+      const paths = [p];
+      if (f.rendered!.secrets.length) paths.push(redactedPath(p));
+      for (const one of paths) {
+        const cut = one.lastIndexOf('/');
+        const dir = one.slice(0, cut);
+        byDir.set(dir, [...(byDir.get(dir) ?? []), one.slice(cut + 1)]);
+      }
+    }
+  }
+  const out: Record<string, string | null> = {};
+  await Promise.all(
+    [...byDir].map(async ([dir, names]) => {
+      const got = await files.readMany(dir, names);
+      for (const n of names) out[`${dir}/${n}`] = got[n] ?? null;
+    }),
+  );
+  return out;
 }
 
 /** More files than any env folder of berth's holds; a folder with more is not one. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CONTAINER_FIELDS, FIELD_LIST } from '../config/fields.js';
+import type { ServiceFile } from '../model/files.js';
 import type { ObservedHost } from '../model/observed.js';
 import type { ServiceSpec } from '../model/service.js';
 import { createSpec, renderEnvFile } from './container.js';
@@ -36,11 +37,29 @@ const full: ServiceSpec = {
     startPeriod: 0,
   },
   drain: true,
+  files: [placedFile('/etc/api.conf', 'port 8080\n')],
   file: 'services/api.yaml',
 };
 
+/** A `files:` entry rendered and placed for the host, without reload. */
+function placedFile(target: string, content: string): ServiceFile {
+  return {
+    source: 'files/api.conf',
+    target,
+    rendered: {
+      content,
+      shown: content,
+      secrets: [],
+      mode: 0o644,
+      digest: `sha256:${Buffer.from(content).toString('hex')}`,
+      path: `/etc/berth/files/api${target.replace(/\//g, '-').replace(/^-/, '/')}`,
+    },
+  };
+}
+
 /** Another value of the same kind. */
 function other(v: unknown): unknown {
+  if (v === full.files) return [placedFile('/etc/api.conf', 'port 8081\n')];
   if (typeof v === 'string') return `${v}0`;
   if (typeof v === 'number') return v + 1;
   if (typeof v === 'boolean') return !v;
@@ -69,6 +88,7 @@ function plan(before: ServiceSpec, after: ServiceSpec) {
     })),
     remoteDigests: {},
     envFiles: { api: renderEnvFile(after) },
+    files: Object.fromEntries((after.files ?? []).map((f) => [f.rendered!.path!, f.rendered!.content])),
   };
   return planHost({ ref: 'main', envDir: '/etc/berth/env', services: [after] }, observed);
 }
@@ -77,6 +97,7 @@ function plan(before: ServiceSpec, after: ServiceSpec) {
 function expectedCause(key: string, spec: string): RegExp {
   if (spec === 'image') return /^image \S+ → \S+$/;
   if (spec === 'env') return /^env \w+ (added|removed|changed)(, env \w+ (added|removed|changed))*$/;
+  if (spec === 'files') return /^file \/\S+ (added|removed|changed)$/;
   return new RegExp(`^${key} changed$`);
 }
 
@@ -99,7 +120,8 @@ test('a change to any container field recreates the service and the plan names t
     const cause = plan(full, removed as unknown as ServiceSpec).operations.find(
       (o) => o.kind === 'recreate',
     )?.cause;
-    assert.equal(cause, `${key} changed`, `${key} removed`);
+    if (f.spec === 'files') assert.equal(cause, 'file /etc/api.conf removed', `${key} removed`);
+    else assert.equal(cause, `${key} changed`, `${key} removed`);
   }
 });
 

@@ -3,7 +3,7 @@ import { parseImageRef } from '../config/image-ref.js';
 import { LABEL } from '../model/labels.js';
 import type { ObservedContainer } from '../model/observed.js';
 import type { ServiceSpec } from '../model/service.js';
-import { labelEnv, type ContainerConfig } from './container.js';
+import { labelEnv, labelFiles, type ContainerConfig, type LabelFile } from './container.js';
 
 type Explain = (old: Partial<ContainerConfig>, s: ServiceSpec) => string[];
 
@@ -30,6 +30,35 @@ const EXPLAIN: Partial<Record<ContainerKey, Explain>> = {
       }
     }
     for (const n of [...secretsChanged].sort()) causes.push(`secret ${n} changed`);
+    return causes;
+  },
+  files: (old, s) => {
+    const before = new Map(((old.files ?? []) as unknown as LabelFile[]).map((f) => [f.target, f]));
+    const after = new Map((labelFiles(s) ?? []).map((f) => [f.target, f]));
+    const causes: string[] = [];
+    for (const target of [...new Set([...before.keys(), ...after.keys()])].sort()) {
+      const a = before.get(target);
+      const b = after.get(target);
+      if (!a) causes.push(`file ${target} added`);
+      else if (!b) causes.push(`file ${target} removed`);
+      else {
+        const what: string[] = [];
+        if (a.digest !== b.digest) {
+          // Its text is the same as shown, only a secret in it changed: name the secret, never show it.
+          const secrets = s.files?.find((f) => f.target === target)?.rendered?.secrets ?? [];
+          what.push(
+            secrets.length && a.shown !== undefined && a.shown === b.shown
+              ? `secret ${secrets.join(', ')} changed`
+              : 'changed',
+          );
+        }
+        if (a.mode !== b.mode) what.push(`mode ${a.mode} → ${b.mode}`);
+        if (JSON.stringify(a.reload) !== JSON.stringify(b.reload))
+          what.push(b.reload ? 'now reloaded' : 'no longer reloaded');
+        if (a.path !== b.path) what.push(`now at ${b.path} on the host`);
+        if (what.length) causes.push(`file ${target} ${what.join(', ')}`);
+      }
+    }
     return causes;
   },
 };

@@ -115,6 +115,7 @@ test('every field reaches the engine as it did', () => {
 
 /** Another value of the same kind. */
 function other(v: unknown): unknown {
+  if (v === withFiles.files) return [{ ...withFiles.files![0]!, target: '/etc/other.conf' }];
   if (typeof v === 'string') return `${v}0`;
   if (typeof v === 'number') return v + 1;
   if (typeof v === 'boolean') return !v;
@@ -130,11 +131,49 @@ function engineSide(s: ServiceSpec): ContainerCreateSpec {
   return { ...spec, labels };
 }
 
+/** `full` with a rendered file too (kept out of `full`, whose hash is pinned above). */
+const withFiles: ServiceSpec = {
+  ...full,
+  files: [
+    {
+      source: 'files/api.conf',
+      target: '/etc/api.conf',
+      rendered: {
+        content: 'port 8080\n',
+        shown: 'port 8080\n',
+        secrets: [],
+        mode: 0o644,
+        digest: 'sha256:1',
+        path: '/etc/berth/files/api/etc-api.conf',
+      },
+    },
+  ],
+};
+
 test('a change to any container field changes what the engine is asked for; other fields do not', () => {
   for (const [key, f] of FIELD_LIST) {
-    assert.notEqual(full[f.spec], undefined, `set ${f.spec} (${key}) in this test's service`);
-    const changed = { ...full, [f.spec]: other(full[f.spec]) };
-    if (f.container) assert.notDeepEqual(engineSide(changed), engineSide(full), `${key} reaches the engine`);
-    else assert.deepEqual(engineSide(changed), engineSide(full), `${key} is not part of the container`);
+    assert.notEqual(withFiles[f.spec], undefined, `set ${f.spec} (${key}) in this test's service`);
+    const changed = { ...withFiles, [f.spec]: other(withFiles[f.spec]) };
+    if (f.container)
+      assert.notDeepEqual(engineSide(changed), engineSide(withFiles), `${key} reaches the engine`);
+    else assert.deepEqual(engineSide(changed), engineSide(withFiles), `${key} is not part of the container`);
   }
+});
+
+test('a file is mounted read-only from its place on the host; its content is in the hash only without reload', () => {
+  assert.deepEqual(engineSide(withFiles).fileMounts, [
+    { source: '/etc/berth/files/api/etc-api.conf', target: '/etc/api.conf' },
+  ]);
+  const edited = (reload?: { signal: string }) => {
+    const f = withFiles.files![0]!;
+    const base = reload ? { ...f, reload } : f;
+    return [base, { ...base, rendered: { ...base.rendered!, content: 'port 9\n', digest: 'sha256:2' } }].map(
+      (x) => configHash({ ...withFiles, files: [x] }),
+    );
+  };
+  const [plainBefore, plainAfter] = edited();
+  assert.notEqual(plainBefore, plainAfter, 'without reload, new content is a new container');
+  const [hupBefore, hupAfter] = edited({ signal: 'SIGHUP' });
+  assert.equal(hupBefore, hupAfter, 'with reload, new content is rewritten and reloaded instead');
+  assert.doesNotMatch(createSpec(withFiles, undefined).labels[LABEL.spec]!, /port 8080/);
 });

@@ -1,5 +1,6 @@
 import { CONTAINER_FIELDS, type ContainerKey } from '../config/fields.js';
 import type { ContainerCreateSpec } from '../model/container.js';
+import { modeText, type Reload } from '../model/files.js';
 import { LABEL } from '../model/labels.js';
 import type { ServiceSpec } from '../model/service.js';
 import { canonicalJson, sha256Hex } from './canonical.js';
@@ -31,11 +32,51 @@ export function labelEnv(s: ServiceSpec): Record<string, string> {
   return out;
 }
 
+/** A mounted file as the config hash and the `berth.spec` label keep it: never its content. */
+export interface LabelFile {
+  target: string;
+  /** The host file mounted at `target`. */
+  path: string;
+  mode: string;
+  reload?: Reload;
+  /**
+   * The content's digest, only for a file without `reload`: its change must recreate the
+   * container. A file with `reload` is rewritten and reloaded instead, so its content stays out.
+   */
+  digest?: string;
+  /**
+   * With `digest`, for a file that uses a secret: a digest of its redacted text, so that a change
+   * of the secret alone can be told (and named) apart from a change of the template.
+   */
+  shown?: string;
+}
+
+/**
+ * The files as the label keeps them. A rendered file's content is in neither the hash nor the
+ * label: its digest (keyed when it uses a secret) stands for it.
+ */
+export function labelFiles(s: ServiceSpec): LabelFile[] | undefined {
+  if (!s.files) return undefined;
+  return s.files.map((f) => {
+    const r = f.rendered;
+    if (!r?.path || !r.digest)
+      throw new Error(`bug: file ${f.target} of ${s.name} is not rendered and placed`);
+    const out: LabelFile = { target: f.target, path: r.path, mode: modeText(r.mode) };
+    if (f.reload) out.reload = f.reload;
+    else {
+      out.digest = r.digest;
+      if (r.secrets.length) out.shown = `sha256:${sha256Hex(r.shown)}`;
+    }
+    return out;
+  });
+}
+
 /** What the config hash covers, as the `berth.spec` label keeps it; env with secrets as `labelEnv` shows them. */
 export function containerConfig(s: ServiceSpec): ContainerConfig {
   const cfg: Record<string, unknown> = {};
   for (const [, f] of CONTAINER_FIELDS) cfg[f.spec] = s[f.spec];
   cfg['env' satisfies ContainerKey] = labelEnv(s);
+  cfg['files' satisfies ContainerKey] = labelFiles(s);
   return cfg as ContainerConfig;
 }
 
@@ -87,6 +128,15 @@ const ENGINE: { [K in ContainerKey]: (v: ServiceSpec[K]) => Partial<ContainerCre
   user: (user) => ({ user }),
   workingDir: (workingDir) => ({ workingDir }),
   volumes: (binds) => ({ binds }),
+  files: (files) =>
+    files
+      ? {
+          fileMounts: files.map((f) => {
+            if (!f.rendered?.path) throw new Error(`bug: file ${f.target} has no place on the host`);
+            return { source: f.rendered.path, target: f.target };
+          }),
+        }
+      : {},
   labels: (labels) => ({ labels: { ...labels } }),
   stopSignal: (stopSignal) => ({ stopSignal }),
   stopTimeout: (stopTimeout) => ({ stopTimeout }),

@@ -1,4 +1,8 @@
-import type { Plan } from '../model/plan.js';
+import type { OperationKind, Plan } from '../model/plan.js';
+import { reloadLabel } from '../model/files.js';
+
+/** Operations on files, counted as files rather than as service changes. */
+const FILE_KINDS = new Set<OperationKind>(['write-env', 'remove-env', 'write-file', 'remove-file']);
 
 /**
  * The plan as people read it, one line per operation with its cause. Unit tests compare this
@@ -14,7 +18,14 @@ export function planText(plan: Plan): string {
   if (plan.rotation?.lease) rows.push([host, 'lease', plan.rotation.lease.cause]);
   if (plan.rotation?.drain) rows.push([host, 'drain', plan.rotation.drain.cause]);
   for (const op of plan.operations) {
-    const what = op.kind === 'write-env' || op.kind === 'remove-env' ? `${op.path} (${op.cause})` : op.cause;
+    const what =
+      op.kind === 'write-env' || op.kind === 'remove-env'
+        ? `${op.path} (${op.cause})`
+        : op.kind === 'write-file' || op.kind === 'remove-file'
+          ? `${op.target} (${op.cause})`
+          : op.kind === 'reload'
+            ? `${reloadLabel(op)} (${op.cause})`
+            : op.cause;
     rows.push([op.service, op.kind, what]);
   }
   if (plan.rotation?.rejoin) rows.push([host, plan.rotation.rejoin.kind, plan.rotation.rejoin.cause]);
@@ -32,15 +43,29 @@ export function planText(plan: Plan): string {
 export function summary(plan: Plan): string {
   const counts = new Map<string, number>();
   for (const op of plan.operations) {
-    if (op.kind === 'write-env' || op.kind === 'remove-env') continue;
+    if (FILE_KINDS.has(op.kind)) continue;
     counts.set(op.kind, (counts.get(op.kind) ?? 0) + 1);
   }
-  const order = ['recover', 'remove-aside', 'create', 'recreate', 'adopt', 'start', 'unpause', 'remove'];
+  const order = [
+    'recover',
+    'remove-aside',
+    'create',
+    'recreate',
+    'adopt',
+    'start',
+    'unpause',
+    'reload',
+    'remove',
+  ];
   const parts = order.filter((k) => counts.has(k)).map((k) => `${counts.get(k)} to ${k}`);
   const envWrites = plan.operations.filter((o) => o.kind === 'write-env').length;
   if (envWrites) parts.push(`${envWrites} env file${envWrites === 1 ? '' : 's'} to write`);
   const envRemoves = plan.operations.filter((o) => o.kind === 'remove-env').length;
   if (envRemoves) parts.push(`${envRemoves} env file${envRemoves === 1 ? '' : 's'} to remove`);
+  const fileWrites = plan.operations.filter((o) => o.kind === 'write-file').length;
+  if (fileWrites) parts.push(`${fileWrites} file${fileWrites === 1 ? '' : 's'} to write`);
+  const fileRemoves = plan.operations.filter((o) => o.kind === 'remove-file').length;
+  if (fileRemoves) parts.push(`${fileRemoves} file${fileRemoves === 1 ? '' : 's'} to remove`);
   if (plan.rotation?.drain) parts.push('the host leaves rotation meanwhile');
   else if (plan.rotation?.rejoin) parts.push(`the host goes back into rotation`);
   const unchanged = `${plan.unchanged.length} unchanged${plan.held.length ? `, ${plan.held.length} held` : ''}`;

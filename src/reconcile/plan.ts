@@ -7,6 +7,7 @@ import type { DesiredState, ServiceSpec } from '../model/service.js';
 import { planRotation } from './rotation.js';
 import { shortDigest, specChange } from './causes.js';
 import { configHash, isBerthEnvFile, renderEnvFile } from './container.js';
+import { fileDrift, filesOfRemoved, planFiles } from './files.js';
 
 export interface PlanOptions {
   /** Take over same-named containers berth did not make. */
@@ -97,6 +98,8 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
     }
     const c = byName.get(s.name);
     const hash = configHash(s);
+    const containerAt = ops.length;
+    const blockersBefore = plan.blockers.length;
     if (!c) {
       needImage(s);
       ops.push({ kind: 'create', service: s.name, spec: s, cause: 'new service' });
@@ -129,9 +132,11 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
     } else {
       const moved = movedTag(s, c, observed, imagesById);
       if (moved.warning) plan.warnings.push(moved.warning);
-      if (moved.cause) {
-        needImage(s, moved.cause);
-        ops.push(recreate(s, c, moved.cause));
+      const drift = fileDrift(s, observed);
+      if (moved.cause || drift.length) {
+        const cause = [moved.cause, ...drift].filter(Boolean).join(', ');
+        needImage(s, moved.cause ?? cause);
+        ops.push(recreate(s, c, cause));
       } else if (c.state === 'paused') {
         ops.push({
           kind: 'unpause',
@@ -149,6 +154,11 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
           cause: `container is ${c.state}`,
         });
       }
+    }
+    if (plan.blockers.length === blockersBefore) {
+      const files = planFiles(s, c, ops[containerAt], observed);
+      ops.splice(containerAt, 0, ...files.before);
+      ops.push(...files.after);
     }
     if (ops.length === 0) plan.unchanged.push(s.name);
     else if (ops.some((op) => op.kind === 'create' || op.kind === 'recreate' || op.kind === 'adopt')) {
@@ -178,6 +188,8 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
       cause: gone,
     };
     if (ownedEnv.delete(c.name)) op.envFile = joinPath(desired.envDir, c.name);
+    const files = filesOfRemoved(c.name, c);
+    if (files.length) op.files = files;
     plan.operations.push(op);
   }
   // Env files of services that are gone though their container is not here (it failed to

@@ -29,6 +29,7 @@ import { ExternalError, UsageError, type ConfigIssue } from '../model/errors.js'
 import { urlScheme } from '../model/location.js';
 import { sleep } from '../adapters/clock.js';
 import type { RepoFiles } from '../model/repo-files.js';
+import { FILES_SOURCE_DIR } from '../model/files.js';
 
 export type { RepoFiles };
 
@@ -66,7 +67,7 @@ const REMOTE_HEAD = 'refs/berth/remote-head';
 
 /** Whether berth reads this path at all: YAML at any depth, and anything under secrets/. */
 export function isRelevant(file: string): boolean {
-  return /\.ya?ml$/i.test(file) || file.startsWith('secrets/');
+  return /\.ya?ml$/i.test(file) || file.startsWith('secrets/') || file.startsWith(FILES_SOURCE_DIR);
 }
 
 /**

@@ -56,6 +56,10 @@ export interface FakeEngineOptions {
   exitsAtOnce?: (name: string) => boolean;
   /** Milliseconds each create and stop takes, to let parallel work overlap. */
   delayMs?: number;
+  /** The exit code of a command run in a container (`reload:` commands); default 0. */
+  execExit?: (name: string, argv: string[]) => number;
+  /** What a signal does to the container, e.g. a reload that makes it unhealthy. */
+  onKill?: (c: { name: string; health?: string }, signal: string) => void;
 }
 
 /** An engine that keeps containers in a map; only the calls the executor may make are allowed. */
@@ -158,6 +162,21 @@ export class FakeEngine implements Engine {
     this.byId(id).name = newName;
   }
 
+  async kill(id: string, signal: string): Promise<void> {
+    this.log(`kill ${id} ${signal}`);
+    const c = this.byId(id);
+    if (!c.running) throw new Error(`fake engine: container ${id} is not running`);
+    this.opts.onKill?.(c, signal);
+  }
+
+  async exec(id: string, argv: string[]): Promise<{ exitCode: number; output: string }> {
+    this.log(`exec ${id} ${argv.join(' ')}`);
+    const c = this.byId(id);
+    if (!c.running) throw new Error(`fake engine: container ${id} is not running`);
+    const exitCode = this.opts.execExit?.(c.name, argv) ?? 0;
+    return { exitCode, output: exitCode ? 'reload failed' : '' };
+  }
+
   async inspect(id: string): Promise<ContainerState> {
     const c = this.byId(id);
     const s: ContainerState = {
@@ -240,6 +259,11 @@ export class FakeFiles implements HostFiles {
   }
   async writeAtomic(file: string, content: string, mode = 0o600) {
     this.calls.push(`write ${file}`);
+    this.files.set(file, { content, mode });
+  }
+  async rewrite(file: string, content: string, mode: number) {
+    this.calls.push(`rewrite ${file}`);
+    if (!this.files.has(file)) throw new Error(`fake files: ${file} does not exist`);
     this.files.set(file, { content, mode });
   }
   async remove(file: string) {

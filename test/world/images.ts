@@ -19,7 +19,13 @@ export type TestImageBehaviour =
   /** Serves, but its Docker HEALTHCHECK always fails. */
   | 'unhealthy'
   /** Prints its version and exits at once with `exitCode` (default 1). */
-  | 'exit';
+  | 'exit'
+  /**
+   * A config-driven server: serves the content of the mounted file $CONF (default
+   * /etc/web.conf) at /version, and rereads it on SIGHUP; a file that says "broken" takes
+   * /version away, so an http health check on it fails.
+   */
+  | 'reload';
 
 export interface TestImageOptions {
   /** Served at /www/version and printed on start; also the `test.version` label. */
@@ -63,7 +69,20 @@ function dockerfile(opts: TestImageOptions): string {
   const serve =
     'trap "exit 0" TERM INT; echo "$VERSION listening on $BIND:$PORT"; ' +
     '/bin/busybox httpd -f -p "$BIND:$PORT" -h /www & wait';
-  const run = behaviour === 'exit' ? `echo "$VERSION exiting"; exit ${opts.exitCode ?? 1}` : serve;
+  // PID 1 traps HUP and copies the file into what httpd serves (by rename: no reader sees
+  // half of it); `wait` returns on each signal, so it waits again until httpd is gone.
+  const reload =
+    'CONF=${CONF:-/etc/web.conf}; load() { if busybox grep -q broken "$CONF"; then busybox rm -f /www/version; ' +
+    'else busybox cp "$CONF" /www/.next && busybox mv /www/.next /www/version; fi; }; ' +
+    'trap load HUP; trap "exit 0" TERM INT; load; echo "$VERSION listening on $BIND:$PORT"; ' +
+    '/bin/busybox httpd -f -p "$BIND:$PORT" -h /www & pid=$!; ' +
+    'while kill -0 $pid 2>/dev/null; do wait $pid; done';
+  const run =
+    behaviour === 'exit'
+      ? `echo "$VERSION exiting"; exit ${opts.exitCode ?? 1}`
+      : behaviour === 'reload'
+        ? reload
+        : serve;
   const lines = [
     'FROM scratch',
     'COPY rootfs/ /',

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { hasChanges, type Plan } from '../../model/plan.js';
+import { reloadLabel } from '../../model/files.js';
 import { planText } from '../../reconcile/format.js';
 import type { RepoFlags } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
@@ -11,6 +12,8 @@ export interface PlanFlags extends RepoFlags {
   adopt?: boolean;
   allowEmpty?: boolean;
   json?: boolean;
+  /** Print a redacted unified diff of each file the plan writes. */
+  diff?: boolean;
   store?: string;
 }
 
@@ -29,6 +32,11 @@ export function planJson(plan: Plan): unknown {
       if ('fromImage' in op) base.fromImage = op.fromImage;
       if ('containerId' in op) base.containerId = op.containerId;
       if (op.kind === 'write-env' || op.kind === 'remove-env') base.path = op.path;
+      if (op.kind === 'write-file' || op.kind === 'remove-file') {
+        base.path = op.path;
+        base.target = op.target;
+      }
+      if (op.kind === 'reload') base.reload = reloadLabel(op);
       return base;
     }),
     rotation: plan.rotation ?? null,
@@ -46,17 +54,25 @@ export function registerPlan(program: Command): void {
     .option('--allow-empty', 'allow a repo without services to remove every managed container')
     .addOption(storeOption())
     .option('--json', 'print the plan as JSON')
+    .option('--diff', 'also print a unified diff of each config file (files:) it writes, secrets redacted')
     .action(async (flags: PlanFlags) => {
       // The pipeline (and with it the engine client) is loaded only when the command runs.
-      const [{ hostFrom, printWarnings, requestFrom }, { previewHost }] = await Promise.all([
-        import('../context.js'),
-        import('../../host/pipeline.js'),
-      ]);
+      const [{ hostFrom, printWarnings, requestFrom }, { previewHost }, { planFileDiffs }] =
+        await Promise.all([
+          import('../context.js'),
+          import('../../host/pipeline.js'),
+          import('../../reconcile/files.js'),
+        ]);
       const { plan, warnings, busy } = await previewHost(await hostFrom(flags), requestFrom(flags));
       printWarnings(warnings);
-      if (flags.json) printJson({ ...(planJson(plan) as object), busy: busy ?? null });
-      else {
+      if (flags.json) {
+        const out: Record<string, unknown> = { ...(planJson(plan) as object), busy: busy ?? null };
+        if (flags.diff) out.diff = planFileDiffs(plan);
+        printJson(out);
+      } else {
         process.stdout.write(colorPlan(planText(plan), useColor()));
+        const diff = flags.diff ? planFileDiffs(plan) : '';
+        if (diff) process.stdout.write(`\n${diff}`);
         if (busy) {
           process.stdout.write(
             paint(

@@ -36,6 +36,20 @@ const full: ServiceSpec = {
     startPeriod: 10_000,
   },
   drain: true,
+  files: [
+    {
+      source: 'files/api.ini',
+      target: '/etc/api.ini',
+      reload: { signal: 'SIGHUP' },
+      rendered: {
+        content: 'password = hunter2\n',
+        shown: 'password = <secret:db_password>\n',
+        secrets: ['db_password'],
+        mode: 0o600,
+        path: '/etc/berth/files/api/etc-api.ini',
+      },
+    },
+  ],
   file: 'services/api.yaml',
 };
 
@@ -63,6 +77,14 @@ test('render prints every field under its file key, in the order of a service fi
       'working_dir: /app',
       'volumes:',
       '  - /srv/api:/data:ro',
+      'files:',
+      '  - source: files/api.ini',
+      '    target: /etc/api.ini',
+      '    mode: "0600"',
+      '    reload: SIGHUP',
+      '    path: /etc/berth/files/api/etc-api.ini',
+      '    content: |',
+      '      password = <secret:db_password>',
       'labels:',
       '  team: payments',
       'stop_signal: SIGTERM',
