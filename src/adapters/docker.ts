@@ -17,6 +17,11 @@ export interface DockerEngineOptions {
   host?: string;
   /** Where registry credentials are read from (defaults as the docker CLI). */
   auth?: AuthEnv;
+  /**
+   * How messages name this engine when `host` is not what the user wrote (an SSH-forwarded
+   * socket): e.g. `app-1 (admin@10.0.1.11) /var/run/docker.sock`. Default: the endpoint.
+   */
+  label?: string;
 }
 
 /** The endpoint as a dockerode connection; TLS for tcp:// follows DOCKER_TLS_VERIFY as docker does. */
@@ -73,6 +78,7 @@ export interface DockerConnection {
 
 export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnection {
   const endpoint = opts.host ?? (process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST);
+  const shown = opts.label ?? endpoint;
   let client: Promise<Dockerode> | undefined;
   const docker = () =>
     (client ??= (async () => {
@@ -93,7 +99,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
     ) {
       return new ExternalError(
         'docker',
-        `cannot reach the Docker engine at ${endpoint} (DOCKER_HOST): ${err.message}`,
+        `cannot reach the Docker engine at ${opts.label ?? `${endpoint} (DOCKER_HOST)`}: ${err.message}`,
         {
           cause: e,
         },
@@ -103,7 +109,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
     // "(HTTP code 404) unexpected - ..." message; keep only the engine's words.
     const detail = (err.json?.message ?? err.message).replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
     const status = err.statusCode ? ` (HTTP ${err.statusCode})` : '';
-    return new ExternalError('docker', `${what}: ${detail}${status} [${endpoint}]`, { cause: e });
+    return new ExternalError('docker', `${what}: ${detail}${status} [${shown}]`, { cause: e });
   };
   const call = async <T>(what: string, fn: (d: Dockerode) => Promise<T>): Promise<T> => {
     try {
@@ -277,7 +283,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
         return state;
       }),
   };
-  return { engine, state: (stateOpts) => dockerHostState(docker, call, endpoint, stateOpts) };
+  return { engine, state: (stateOpts) => dockerHostState(docker, call, shown, stateOpts) };
 }
 
 interface PullEvent {

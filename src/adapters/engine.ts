@@ -28,6 +28,20 @@ export interface ContainerState {
 }
 
 /**
+ * The network as the engine's host sees it, when berth runs elsewhere (over SSH): health checks
+ * must test what the host reaches (its own 127.0.0.1, its private network), not what the
+ * machine running berth does.
+ */
+export interface HostNetwork {
+  /** The host's name, for check output (`from app-1`). */
+  readonly from: string;
+  /** A local unix socket whose connections reach HOST:PORT from the host. */
+  socketTo(host: string, port: number): Promise<string>;
+  /** Whether HOST:PORT accepts a TCP connection from the host, within `timeoutMs`. */
+  tcpCheck(host: string, port: number, timeoutMs: number): Promise<{ ok: boolean; output: string }>;
+}
+
+/**
  * The Docker engine of one host. The only way berth talks to Docker; every error thrown is an
  * ExternalError that names the engine's endpoint (DOCKER_HOST).
  */
@@ -50,4 +64,6 @@ export interface Engine {
   remove(id: string, opts?: { force?: boolean }): Promise<void>;
   rename(id: string, newName: string): Promise<void>;
   inspect(id: string): Promise<ContainerState>;
+  /** The host's network when it is not this machine's (an engine reached over SSH). */
+  readonly network?: HostNetwork;
 }

@@ -17,7 +17,7 @@ import type { DrainTarget } from '../providers/drain/types.js';
 import { planHost } from '../reconcile/plan.js';
 import { restartsDrained } from '../reconcile/rotation.js';
 import { openStore } from '../store/registry.js';
-import { desiredFor, loadRepo, type HostOverrides, type SourceRequest } from './desired.js';
+import { desiredFor, loadRepo, type HostOverrides, type LoadedRepo, type SourceRequest } from './desired.js';
 import type { Host } from './target.js';
 
 /**
@@ -36,6 +36,11 @@ export interface HostRequest {
   adopt?: boolean;
   /** Allow a repo without services to remove every managed container. */
   allowEmpty?: boolean;
+  /**
+   * The repo already read (with its inventory), for a caller that drives many hosts at one
+   * commit (`deploy`); `source` is then not read again.
+   */
+  loaded?: LoadedRepo;
 }
 
 /** What the pipeline tells whoever watches; the caller decides how it looks. */
@@ -103,11 +108,12 @@ export interface ConvergeOptions {
 
 /** Read, render, observe and plan; reads only, so it needs no lock. */
 export async function prepareHost(host: Host, req: HostRequest, signal?: AbortSignal): Promise<Prepared> {
-  const loaded = await loadRepo(req.source, signal);
+  const loaded = req.loaded ?? (await loadRepo(req.source, signal));
   const desired = await desiredFor(loaded, host.target.name, {
     env: req.source.env,
     overrides: req.overrides,
     digestKey: () => host.state.digestKey(),
+    privateFiles: host.private,
   });
   const opts = { adopt: req.adopt, allowEmpty: req.allowEmpty };
   const [observed, leftover] = await Promise.all([
