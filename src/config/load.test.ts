@@ -525,9 +525,16 @@ test('berth.yaml: settings, environments and smoke checks', () => {
   });
 });
 
-test('berth.yaml: rollout is refused until berth deploy, which reads it, exists', () => {
+test('berth.yaml: rollout.batch is read (a number or a percentage); max_unavailable is refused until built', () => {
   assert.deepEqual(report({ 'berth.yaml': 'project: shop\nrollout: { batch: 2, max_unavailable: 1 }\n' }), [
-    'berth.yaml:2:1 rollout: rollout is used by `berth deploy`, which is not available in this version of berth; remove it',
+    'berth.yaml:2:22 rollout.max_unavailable: max_unavailable is not available in this version of berth (`berth deploy` changes rollout.batch hosts at once); remove it',
+  ]);
+  const settings = (text: string) =>
+    loadStateRepo({ files: new Map([['berth.yaml', text]]), ref: 'main' }).repo?.settings?.rollout;
+  assert.deepEqual(settings('rollout: { batch: 3 }\n'), { batch: 3, maxUnavailable: 1 });
+  assert.deepEqual(settings("rollout: { batch: '25%' }\n"), { batch: '25%', maxUnavailable: 1 });
+  assert.deepEqual(report({ 'berth.yaml': "rollout: { batch: '0%' }\n" }), [
+    'berth.yaml:1:19 rollout.batch: "0%" is not a number of hosts or a percentage from 1% to 100%',
   ]);
 });
 

@@ -84,14 +84,8 @@ export function loadStateRepo(input: RepoFiles): LoadResult {
 
   const berth = loadBerth(files.get(BERTH_FILE), issues);
   const staticInventory = (berth.config?.inventory?.source ?? 'static') === 'static';
-  const inv = staticInventory ? loadInventory(files.get(INVENTORY_FILE), issues) : undefined;
-  if (!staticInventory && files.has(INVENTORY_FILE)) {
-    issues.push({
-      file: INVENTORY_FILE,
-      message: `this file is not read: berth.yaml takes hosts from inventory source "${berth.config?.inventory?.source}"`,
-      severity: 'warning',
-    });
-  }
+  const inv = loadInventory(files.get(INVENTORY_FILE), issues);
+  if (!staticInventory && inv?.yaml) checkDiscoveredHosts(inv.yaml, berth.config?.inventory?.source, issues);
 
   const services: LoadedService[] = [];
   const prefix = `${berth.servicesDir}/`;
@@ -154,15 +148,13 @@ function loadBerth(content: string | undefined, issues: ConfigIssue[]): LoadedBe
   const config = result.data;
   checkEnvironments(y, config, issues);
   // A setting whose feature is not here yet is refused, never read and ignored.
-  if (config.rollout !== undefined) {
+  if (config.rollout?.max_unavailable !== undefined) {
     issues.push(
       issueAt(
         y,
-        ['rollout'],
-        'rollout is used by `berth deploy`, which is not available in this version of berth; remove it',
-        {
-          at: 'key',
-        },
+        ['rollout', 'max_unavailable'],
+        'max_unavailable is not available in this version of berth (`berth deploy` changes rollout.batch hosts at once); remove it',
+        { at: 'key' },
       ),
     );
   }
@@ -244,6 +236,30 @@ function loadInventory(content: string | undefined, issues: ConfigIssue[]): Load
     return { yaml: y, names };
   }
   return { yaml: y, inventory: toInventory(result.data), names };
+}
+
+/**
+ * With a discovering source (aws-ec2) the source lists the hosts, with their addresses and
+ * groups; inventory.yaml may still give groups their vars, set `ssh`, and give a host (by the
+ * name the source finds it under) its vars, but never an address or groups of its own.
+ */
+function checkDiscoveredHosts(y: YamlFile, source: string | undefined, issues: ConfigIssue[]): void {
+  const hosts = isMapValue(y.data) ? y.data.hosts : undefined;
+  if (!isMapValue(hosts)) return;
+  for (const [name, h] of Object.entries(hosts)) {
+    if (!isMapValue(h)) continue;
+    for (const key of ['address', 'groups'])
+      if (key in h) {
+        issues.push(
+          issueAt(
+            y,
+            ['hosts', name, key],
+            `the hosts come from inventory source "${source}" (berth.yaml), which sets their ${key}; here a host may only have vars`,
+            { at: 'key' },
+          ),
+        );
+      }
+  }
 }
 
 function rawInventoryNames(data: Record<string, unknown>): Set<string> {
@@ -411,8 +427,9 @@ function checkHosts(
  */
 function templateSchema(staticInventory: boolean, inv: LoadedInventory | undefined): TemplateSchema {
   const schema: TemplateSchema = { serviceFields: SERVICE_TEMPLATE_FIELDS };
-  if (staticInventory && !inv) schema.groups = [];
-  else if (inv?.inventory) schema.groups = Object.keys(inv.inventory.groups).sort();
+  if (!staticInventory) return schema;
+  if (!inv) schema.groups = [];
+  else if (inv.inventory) schema.groups = Object.keys(inv.inventory.groups).sort();
   return schema;
 }
 
@@ -494,7 +511,10 @@ function toSettings(b: BerthInput, servicesDir: string): RepoSettings {
     servicesDir,
     secretsDir: b.secrets_dir ?? DEFAULT_SECRETS_DIR,
     environments,
-    rollout: { batch: b.rollout?.batch ?? 1, maxUnavailable: b.rollout?.max_unavailable ?? 1 },
+    rollout: {
+      batch: (b.rollout?.batch ?? 1) as RepoSettings['rollout']['batch'],
+      maxUnavailable: b.rollout?.max_unavailable ?? 1,
+    },
     smoke,
     inventory: b.inventory ? { ...b.inventory } : { source: 'static' },
   };

@@ -104,7 +104,11 @@ export interface RepoSettings {
   environments: Record<string, { branch: string; promoteTo?: string }>;
   /** `provider` plus the provider's own settings, as written. */
   loadBalancer?: { provider: string; [setting: string]: unknown };
-  rollout: { batch: number; maxUnavailable: number };
+  rollout: {
+    /** Hosts `berth deploy` changes at once: a number, or a percentage of the hosts deployed (`25%`). */
+    batch: number | `${number}%`;
+    maxUnavailable: number;
+  };
   /** Environment name -> checks run by `berth smoke`. */
   smoke: Record<string, Array<{ url: string; status: number }>>;
   /** Where hosts come from: `static` (inventory.yaml) or a discovery source with its settings. */
