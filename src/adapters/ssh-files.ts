@@ -22,38 +22,46 @@ const fail = (conn: SshConnection, what: string, r: ShellResult) =>
 /** Lines of base64 back to bytes (base64 wraps its output; line breaks are ignored). */
 const unbase64 = (lines: string[]) => Buffer.from(lines.join(''), 'base64');
 
-// Each file: "=N" (none), "=E why", or "=F" then its base64 lines, then "=". A base64 line never
-// starts with "=": lines are 76 characters, a multiple of 4, so padding ends a line.
+// The scripts use shell built-ins wherever they can: on a busy host every program started costs.
+// Env files are text without NUL (the loader refuses NUL), so the shell's `read` carries them.
+
+// Each file: "=N" (none), "=E why", or "=F", its lines each after "|", then "=" (it ended with a
+// newline) or "=-" (it did not).
 const READ_MANY = `d=$1; shift
 for n do
   f=$d/$n
   if [ -f "$f" ]; then
-    if [ -r "$f" ]; then echo =F; base64 < "$f" || exit 3; echo =; else echo '=E permission denied'; fi
+    if [ -r "$f" ]; then
+      echo =F
+      l=
+      while IFS= read -r l; do printf '|%s\\n' "$l"; l=; done < "$f"
+      if [ -n "$l" ]; then printf '|%s\\n=-\\n' "$l"; else echo =; fi
+    else echo '=E permission denied'; fi
   elif [ -e "$f" ]; then echo '=E not a regular file'
   else echo =N
   fi
 done`;
 
-// Plain files (not links, not dot files), one base64-encoded name per line, at most $2.
+// Plain files (not links, not dot files), each name followed by NUL, at most $2.
 const LIST = `d=$1; max=$2; i=0
 [ -d "$d" ] || exit 0
 [ -r "$d" ] && [ -x "$d" ] || { echo "cannot list $d: permission denied" >&2; exit 2; }
 for f in "$d"/*; do
   [ -f "$f" ] && [ ! -L "$f" ] || continue
-  printf %s "\${f##*/}" | base64 | tr -d '\\n'; echo
+  printf '%s\\000' "\${f##*/}"
   i=$((i + 1)); [ "$i" -ge "$max" ] && break
 done
 exit 0`;
 
-// Write through a temporary file in the same folder, flushed, then renamed over the target.
+// Write $4 through a temporary file in the same folder (0600 by umask), flushed, then renamed
+// over the target.
 const WRITE = `f=$1; m=$2; t=$3
-d=$(dirname -- "$f")
-mkdir -p -- "$d" || exit 1
+d=\${f%/*}; [ -n "$d" ] || d=/
+[ -d "$d" ] || mkdir -p -- "$d" || exit 1
 umask 077
-base64 -d > "$t" <<'@@berth-data' || { rm -f -- "$t"; exit 1; }
-@@DATA@@
-@@berth-data
-chmod "$m" "$t" && { sync -- "$t" 2>/dev/null || sync; } && mv -f -- "$t" "$f" || { rm -f -- "$t"; exit 1; }`;
+printf %s "$4" > "$t" || { rm -f -- "$t"; exit 1; }
+[ "$m" = 600 ] || chmod "$m" "$t" || { rm -f -- "$t"; exit 1; }
+{ sync -- "$t" 2>/dev/null || sync; } && mv -f -- "$t" "$f" || { rm -f -- "$t"; exit 1; }`;
 
 const REMOVE = `rm -f -- "$1"`;
 
@@ -106,9 +114,11 @@ export function sshHostFiles(conn: SshConnection, shells: RemoteShells): HostFil
           );
         } else if (head === '=F') {
           const body: string[] = [];
-          while (i < lines.length && lines[i] !== '=') body.push(lines[i++]!);
-          i++;
-          out[name] = unbase64(body).toString('utf8');
+          while (i < lines.length && lines[i]!.startsWith('|')) body.push(lines[i++]!.slice(1));
+          const end = lines[i++];
+          if (end !== '=' && end !== '=-')
+            throw new ExternalError('ssh', `${conn.description}: unexpected answer reading ${dir}`);
+          out[name] = end === '=' ? body.map((l) => `${l}\n`).join('') : body.join('\n');
         } else {
           throw new ExternalError('ssh', `${conn.description}: unexpected answer reading ${dir}`);
         }
@@ -119,20 +129,15 @@ export function sshHostFiles(conn: SshConnection, shells: RemoteShells): HostFil
     async list(dir, limit) {
       const r = await shells.run(LIST, [dir, String(limit)]);
       if (r.code !== 0) throw fail(conn, `cannot list ${dir}`, r);
-      return r.stdout
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => Buffer.from(l, 'base64').toString('utf8'))
-        .sort();
+      return r.stdout.split('\0').filter(Boolean).sort();
     },
 
     async writeAtomic(file, content, mode = 0o600) {
+      if (content.includes('\0'))
+        throw new ExternalError('ssh', `cannot write ${file}: the content holds a NUL byte`);
       const dir = path.posix.dirname(file);
       const tmp = path.posix.join(dir, `.${path.posix.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-      const data = Buffer.from(content, 'utf8')
-        .toString('base64')
-        .replace(/.{1,76}/g, '$&\n');
-      const r = await shells.run(WRITE.replace('@@DATA@@\n', data), [file, mode.toString(8), tmp]);
+      const r = await shells.run(WRITE, [file, mode.toString(8), tmp, content]);
       if (r.code !== 0) throw fail(conn, `cannot write ${file}`, r);
     },
 

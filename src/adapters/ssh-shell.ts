@@ -27,8 +27,11 @@ export interface ShellResult {
 const READY_MS = 60_000;
 /** Default bound on one request. */
 const REQUEST_MS = 60_000;
-/** Shells per host: file work and host-side checks of parallel services do not wait on each other. */
-const MAX_SHELLS = 3;
+/**
+ * Shells per host: a second one lets a slow check (a tcp health check) and file work overlap;
+ * more would only pay the login shell's start-up again.
+ */
+const MAX_SHELLS = 2;
 
 interface Shell {
   child: ChildProcess;
@@ -44,7 +47,7 @@ interface Shell {
 export class RemoteShells {
   private readonly shells: Shell[] = [];
   private starting = 0;
-  private readonly waiting: Array<(s: Shell) => void> = [];
+  private readonly waiting: Array<{ take: (s: Shell) => void; fail: (e: unknown) => void }> = [];
 
   constructor(private readonly conn: SshConnection) {}
 
@@ -61,24 +64,50 @@ export class RemoteShells {
     }
   }
 
+  /**
+   * Start the first shell now, in the background, so its start-up overlaps other work; a
+   * failure is left for the first request to meet.
+   */
+  warm(): void {
+    if (this.shells.length || this.starting) return;
+    this.starting++;
+    this.start().then(
+      (s) => {
+        this.starting--;
+        this.shells.push(s);
+        this.release(s);
+      },
+      () => {
+        this.starting--;
+        for (const w of this.waiting.splice(0)) this.acquire().then(w.take, w.fail);
+      },
+    );
+  }
+
   private async acquire(): Promise<Shell> {
     const idle = this.shells.find((s) => !s.busy && !s.dead);
     if (idle) {
       idle.busy = true;
       return idle;
     }
-    if (this.shells.filter((s) => !s.dead).length + this.starting < MAX_SHELLS) {
+    // A new shell only when every one is busy and none is on its way: starting one can take
+    // seconds (the login shell's start-up files), longer than waiting for the one that starts.
+    if (!this.starting && this.shells.filter((s) => !s.dead).length < MAX_SHELLS) {
       this.starting++;
       try {
         const s = await this.start();
         s.busy = true;
         this.shells.push(s);
         return s;
+      } catch (e) {
+        // Whoever waited for this shell gets its failure, unless another shell can serve them.
+        if (!this.shells.some((x) => !x.dead)) for (const w of this.waiting.splice(0)) w.fail(e);
+        throw e;
       } finally {
         this.starting--;
       }
     }
-    return new Promise<Shell>((resolve) => this.waiting.push(resolve));
+    return new Promise<Shell>((take, fail) => this.waiting.push({ take, fail }));
   }
 
   private release(shell: Shell): void {
@@ -90,14 +119,13 @@ export class RemoteShells {
       return;
     }
     if (!shell.dead) {
-      next(shell);
+      shell.busy = true;
+      next.take(shell);
       return;
     }
-    // The shell died: the waiter gets a new one (or the error of starting it, through acquire).
-    void this.acquire().then(next, () => {
-      // Starting failed; let the waiter try (and fail) on its own.
-      void this.acquire().then(next, () => undefined);
-    });
+    // The shell died: the waiter gets a new one, or the error of starting it.
+    shell.busy = false;
+    this.acquire().then(next.take, next.fail);
   }
 
   private start(): Promise<Shell> {
@@ -146,11 +174,14 @@ export class RemoteShells {
   private request(shell: Shell, script: string, args: string[], timeoutMs: number): Promise<ShellResult> {
     const token = randomBytes(9).toString('hex');
     const setArgs = args.length ? `set -- ${quote(args)}` : 'set --';
-    // The script runs in a subshell with stdin closed; its stderr is captured into a variable
-    // while its stdout goes straight out (fd 3), then the marker line carries status and stderr.
+    // The script runs in the subshell of a command substitution, with stdin closed; its stderr
+    // is captured into a variable while its stdout goes straight out (fd 3); then the marker
+    // line carries its status and stderr (base64, only when there is any: every program started
+    // costs on a busy host).
     const text =
-      `{ __berth_e=$( { ( ${setArgs}\n${script}\n) </dev/null; } 2>&1 1>&3 3>&- ); __berth_s=$?; } 3>&1\n` +
-      `printf '\\n@@berth-done %s %s %s\\n' ${token} "$__berth_s" "$(printf %s "$__berth_e" | head -c 2000 | base64 | tr -d '\\n')"\n`;
+      `{ __berth_e=$( { ${setArgs}\n${script}\n} </dev/null 2>&1 1>&3 3>&- ); __berth_s=$?; } 3>&1\n` +
+      `if [ -n "$__berth_e" ]; then __berth_e=$(printf %s "$__berth_e" | head -c 2000 | base64 | tr -d '\\n'); fi\n` +
+      `printf '\\n@@berth-done %s %s %s\\n' ${token} "$__berth_s" "$__berth_e"\n`;
     return new Promise<ShellResult>((resolve, reject) => {
       const marker = new RegExp(`\\n@@berth-done ${token} (\\d+) ([A-Za-z0-9+/=]*)\\n`);
       const timer = setTimeout(() => {

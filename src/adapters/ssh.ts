@@ -162,6 +162,8 @@ interface Tracked {
 }
 
 const running = new Set<Tracked>();
+/** Private folders of open connections (sockets), removed on exit if not before. */
+const folders = new Set<string>();
 let exitHook = false;
 
 /** Kill by PID (its group when it leads one); quiet when it is gone already. */
@@ -181,6 +183,7 @@ function track(child: ChildProcess, group: boolean): Tracked {
     exitHook = true;
     process.on('exit', () => {
       for (const t of running) kill(t, 'SIGKILL');
+      for (const d of folders) rmSync(d, { recursive: true, force: true });
     });
   }
   const t = { child, group };
@@ -279,6 +282,7 @@ export async function connectSsh(endpoint: SshEndpoint, opts: ConnectOptions = {
   // A short, private folder: unix socket paths are limited to ~107 bytes, and a forwarded
   // Docker socket gives whoever can open it root on the host.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-ssh-'));
+  folders.add(dir);
   const control = path.join(dir, 'ctl');
   const master = spawn(
     'ssh',
@@ -296,6 +300,7 @@ export async function connectSsh(endpoint: SshEndpoint, opts: ConnectOptions = {
   const cleanup = async () => {
     await stop(tracked);
     rmSync(dir, { recursive: true, force: true });
+    folders.delete(dir);
   };
 
   const connectMs = endpoint.settings.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -404,25 +409,31 @@ export class SshPool {
 
   constructor(private readonly opts: ConnectOptions = {}) {}
 
-  /** The host's connection; a failed attempt is forgotten so a later call tries again. */
+  /**
+   * The host's connection: the open one, or a new one when there is none or it died. A failed
+   * attempt is forgotten, so a later call tries again.
+   */
   connect(endpoint: SshEndpoint): Promise<SshConnection> {
     const key = endpoint.name;
-    let c = this.open.get(key);
-    if (c) {
-      const known = c;
-      c = known.then((conn) => (conn.alive() ? conn : this.reopen(key, endpoint)));
-    } else {
-      c = connectSsh(endpoint, this.opts);
-      this.open.set(key, c);
-      c.catch(() => this.open.delete(key));
-    }
-    return c;
+    const known = this.open.get(key);
+    if (!known) return this.start(key, endpoint);
+    return known.then((conn) => {
+      if (conn.alive()) return conn;
+      // Replaced once, however many callers found it dead at the same time.
+      if (this.open.get(key) === known) {
+        void conn.close();
+        return this.start(key, endpoint);
+      }
+      return this.open.get(key) ?? this.start(key, endpoint);
+    });
   }
 
-  private reopen(key: string, endpoint: SshEndpoint): Promise<SshConnection> {
+  private start(key: string, endpoint: SshEndpoint): Promise<SshConnection> {
     const c = connectSsh(endpoint, this.opts);
     this.open.set(key, c);
-    c.catch(() => this.open.delete(key));
+    c.catch(() => {
+      if (this.open.get(key) === c) this.open.delete(key);
+    });
     return c;
   }
 

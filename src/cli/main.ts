@@ -2,6 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { CancelledError, ConfigError, ExternalError, HostBusyError, UsageError } from '../model/errors.js';
 import { registerApply } from './commands/apply.js';
+import { registerDeploy } from './commands/deploy.js';
+import { registerStatus } from './commands/status.js';
+import { registerWait } from './commands/wait.js';
 import { registerHistory } from './commands/history.js';
 import { registerPlan } from './commands/plan.js';
 import { registerRender } from './commands/render.js';
@@ -19,6 +22,9 @@ function program(): Command {
   registerRender(p);
   registerPlan(p);
   registerApply(p);
+  registerDeploy(p);
+  registerStatus(p);
+  registerWait(p);
   registerHistory(p);
   registerSecret(p);
   return p;

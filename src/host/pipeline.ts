@@ -41,6 +41,8 @@ export interface HostRequest {
    * commit (`deploy`); `source` is then not read again.
    */
   loaded?: LoadedRepo;
+  /** The environment's name for templates, when `source` pins a commit (`ref`) of it. */
+  env?: string;
 }
 
 /** What the pipeline tells whoever watches; the caller decides how it looks. */
@@ -110,7 +112,7 @@ export interface ConvergeOptions {
 export async function prepareHost(host: Host, req: HostRequest, signal?: AbortSignal): Promise<Prepared> {
   const loaded = req.loaded ?? (await loadRepo(req.source, signal));
   const desired = await desiredFor(loaded, host.target.name, {
-    env: req.source.env,
+    env: req.env ?? req.source.env,
     overrides: req.overrides,
     digestKey: () => host.state.digestKey(),
     privateFiles: host.private,

@@ -101,6 +101,7 @@ export async function openSshHost(t: SshHostTarget, conn: SshConnection): Promis
   const docker = `unix://${local}`;
   const dc = dockerConnection({ host: docker, label: `${t.dockerSocket} on ${conn.description}` });
   const shells = new RemoteShells(conn);
+  shells.warm();
   const engine: Engine = { ...dc.engine, network: sshNetwork(conn, shells) };
   try {
     await engine.ping();
