@@ -14,7 +14,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { quote } from 'shell-quote';
 import { sleep } from './clock.js';
 import { ExternalError } from '../model/errors.js';
 
@@ -84,6 +83,9 @@ function commonOptions(s: SshSettings): string[] {
 /** `%` is special in ssh_config values (%h, %p); a literal one is written `%%`. */
 const escapePercent = (s: string) => s.replace(/%/g, '%%');
 
+/** One word for a POSIX shell: as is when it is plain, else in single quotes. */
+const shellWord = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
 /**
  * The ssh command line for `endpoint` with `extra` options before the destination (pure, so the
  * tests compare exact argv). A bastion becomes a ProxyCommand running the same ssh with the same
@@ -105,7 +107,7 @@ export function sshArgv(endpoint: SshEndpoint, extra: string[] = []): string[] {
       b.host,
     ];
     // Run by the user's shell after ssh expands %h and %p: quote for the one, escape for the other.
-    const command = jump.map((a) => (a === '[%h]:%p' ? quote([a]) : escapePercent(quote([a])))).join(' ');
+    const command = jump.map((a) => (a === '[%h]:%p' ? shellWord(a) : escapePercent(shellWord(a)))).join(' ');
     args.push('-o', `ProxyCommand=${command}`);
   }
   if (s.port) args.push('-p', String(s.port));

@@ -235,7 +235,9 @@ function loadInventory(content: string | undefined, issues: ConfigIssue[]): Load
     issues.push(...fromZod(y, inventorySchema, result.error));
     return { yaml: y, names };
   }
-  return { yaml: y, inventory: toInventory(result.data), names };
+  // `ssh` as written (durations unparsed): the fleet reads it with the same schema as the `ssh`
+  // maps in group and host vars, layered over it.
+  return { yaml: y, inventory: toInventory(result.data, (data as Record<string, unknown>).ssh), names };
 }
 
 /**
@@ -275,7 +277,7 @@ function rawInventoryNames(data: Record<string, unknown>): Set<string> {
   return names;
 }
 
-function toInventory(inv: InventoryInput): Inventory {
+function toInventory(inv: InventoryInput, rawSsh: unknown): Inventory {
   const groups: Inventory['groups'] = {};
   for (const [name, g] of Object.entries(inv.groups ?? {})) groups[name] = { vars: g?.vars ?? {} };
   const hosts = Object.entries(inv.hosts ?? {}).map(([name, h]) => {
@@ -285,7 +287,7 @@ function toInventory(inv: InventoryInput): Inventory {
     return host;
   });
   const out: Inventory = { hosts, groups };
-  if (inv.ssh) out.ssh = { ...inv.ssh };
+  if (inv.ssh && isMapValue(rawSsh)) out.ssh = { ...rawSsh };
   return out;
 }
 

@@ -44,7 +44,7 @@ export interface SshdServer {
   stop(): Promise<void>;
 }
 
-/** A simulated host: an sshd whose logins see `engineSocket` at /run/docker.sock. */
+/** A simulated host: an sshd whose logins see its own /run, and `engineSocket` at /run/docker.sock. */
 export interface SshHost extends SshdServer {
   name: string;
   /** The host's /run as seen from outside: `berth/env`, `berth/secrets` are under it. */
@@ -239,7 +239,7 @@ function finish(s: Omit<SshdServer, 'stop'> & { stopProcess: () => Promise<void>
  * (with `berth/env` and `berth/secrets` made, 0700) and /run/docker.sock is `engineSocket`.
  */
 export async function startSshHost(
-  o: SshdOptions & { name: string; engineSocket: string },
+  o: SshdOptions & { name: string; engineSocket?: string },
 ): Promise<SshHost> {
   // sshd's privilege separation needs this on the real /run for the bastion; made here too.
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -248,13 +248,11 @@ export async function startSshHost(
   mkdirSync(path.join(runDir, 'sshd'), { recursive: true, mode: 0o755 });
   mkdirSync(path.join(runDir, 'berth/env'), { recursive: true, mode: 0o700 });
   mkdirSync(path.join(runDir, 'berth/secrets'), { recursive: true, mode: 0o700 });
-  writeFileSync(path.join(runDir, 'docker.sock'), '');
-  const sock = o.engineSocket.replace(/^unix:\/\//, '');
-  const setup = [
-    `mount --bind '${runDir}' /run`,
-    `mount --bind '${sock}' /run/docker.sock`,
-    'exec "$@"',
-  ].join(' && ');
+  const setup = [`mount --bind '${runDir}' /run`];
+  if (o.engineSocket) {
+    writeFileSync(path.join(runDir, 'docker.sock'), '');
+    setup.push(`mount --bind '${o.engineSocket.replace(/^unix:\/\//, '')}' /run/docker.sock`);
+  }
   try {
     const s = await startSshd(dir, o, (argv) => [
       'unshare',
@@ -264,7 +262,7 @@ export async function startSshHost(
       '--',
       'sh',
       '-c',
-      setup,
+      [...setup, 'exec "$@"'].join(' && '),
       'sh',
       ...argv,
     ]);
