@@ -15,6 +15,17 @@ import { openSqliteStore } from '../src/store/sqlite.js';
 import { listTree, readBlobs } from '../src/adapters/git.js';
 import { readStateRepo } from '../src/source/read.js';
 import { gitIn } from '../test/support/git.js';
+import { startEngine } from '../test/world/engine.js';
+import {
+  clientKey,
+  commonFreePort,
+  startBastion,
+  startSshHost,
+  writeKnownHosts,
+} from '../test/world/ssh-host.js';
+import { connectSsh } from '../src/adapters/ssh.js';
+import { dockerEngine } from '../src/adapters/docker.js';
+import { openSshHost } from '../src/host/target.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = path.join(ROOT, 'dist/cli/main.js');
@@ -258,6 +269,184 @@ async function benchRead(): Promise<ReadRow> {
   }
 }
 
+interface FleetRow {
+  hosts: number;
+  services: number;
+  deployFirst: number;
+  deployNoop: number;
+  deployChange: number;
+  applyNoop: number;
+  applyChange: number;
+  connect: number;
+  open: number;
+  firstFile: number;
+  fileRequest: number;
+  sshPing: number;
+  localPing: number;
+}
+
+/**
+ * Issue 11: `berth deploy` to 3 hosts x 20 services over SSH through a bastion (each host a
+ * private engine behind its own sshd, test/world/ssh-host.ts), no-op and one change, against the
+ * same work done host by host with `apply` on each engine's socket; and the SSH overhead per host.
+ */
+async function benchFleet(): Promise<FleetRow> {
+  const N = 20;
+  const HOSTS = [
+    { name: 'h1', address: '127.0.0.2' },
+    { name: 'h2', address: '127.0.0.3' },
+    { name: 'h3', address: '127.0.0.4' },
+  ];
+  const work = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-fleet-'));
+  const [world, e2, e3] = await Promise.all([startWorld(), startEngine(), startEngine()]);
+  const sockets = [world.dockerHost, e2.dockerHost, e3.dockerHost];
+  const key = clientKey(work);
+  const port = await commonFreePort([...HOSTS.map((h) => h.address), '127.0.0.6']);
+  const user = os.userInfo().username;
+  const [hosts, bastion] = await Promise.all([
+    Promise.all(
+      HOSTS.map((h, i) =>
+        startSshHost({ ...h, port, authorizedKeys: [key.publicKey], engineSocket: sockets[i]! }),
+      ),
+    ),
+    startBastion({ address: '127.0.0.6', port, authorizedKeys: [key.publicKey] }),
+  ]);
+  writeKnownHosts(`${work}/known_hosts`, [...hosts, bastion]);
+  const ssh = {
+    user,
+    port,
+    identityFile: key.identityFile,
+    knownHosts: `${work}/known_hosts`,
+    bastion: `${user}@127.0.0.6:${port}`,
+  };
+  const svc = (i: number, v = 'a') =>
+    `image: ${world.images.web1}\npull: missing\nenv_vars:\n  PORT: '${31000 + i}'\n  BIND: '{{ host.address }}'\n  V: ${v}\n`;
+  const files: Record<string, string> = {
+    'berth.yaml': 'env_dir: /run/berth/env\n',
+    'inventory.yaml': [
+      'hosts:',
+      ...HOSTS.map((h) => `  ${h.name}: { address: ${h.address} }`),
+      `ssh: { user: ${user}, port: ${port}, identity_file: ${ssh.identityFile}, known_hosts: ${ssh.knownHosts}, bastion: '${ssh.bastion}' }`,
+      '',
+    ].join('\n'),
+  };
+  for (let i = 0; i < N; i++) files[`services/svc${String(i).padStart(3, '0')}.yaml`] = svc(i);
+  const repo = createRepo(files);
+  const common = [
+    '--repo',
+    repo.dir,
+    '--env',
+    'main',
+    '--cache-dir',
+    `${work}/cache`,
+    '--store',
+    `${work}/berth.db`,
+  ];
+  const deploy = () => time(['deploy', ...common], {});
+  // The same hosts as `apply` sees them: the engine's own socket, the host's env folder.
+  const applyAll = () =>
+    HOSTS.reduce(
+      (sum, h, i) =>
+        sum +
+        time(['apply', ...common, '--host', h.name, '--env-dir', `${hosts[i]!.runDir}/berth/env`], {
+          DOCKER_HOST: sockets[i]!,
+        }),
+      0,
+    );
+  try {
+    const deployFirst = deploy();
+    const deployNoop = median(Array.from({ length: RUNS }, deploy));
+    const applyNoop = median(Array.from({ length: RUNS }, applyAll));
+    const deployChange: number[] = [];
+    const applyChange: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      repo.commit({ 'services/svc000.yaml': svc(0, `d${r}`) });
+      deployChange.push(deploy());
+      repo.commit({ 'services/svc000.yaml': svc(0, `a${r}`) });
+      applyChange.push(applyAll());
+    }
+    // One host's connection, step by step, in this process.
+    const steps = {
+      connect: [] as number[],
+      open: [] as number[],
+      firstFile: [] as number[],
+      file: [] as number[],
+      sshPing: [] as number[],
+      localPing: [] as number[],
+    };
+    const local = dockerEngine({ host: sockets[0]! });
+    for (let r = 0; r < RUNS; r++) {
+      const endpoint = { name: 'h1', address: '127.0.0.2', settings: ssh };
+      let conn!: Awaited<ReturnType<typeof connectSsh>>;
+      steps.connect.push(await timeAsync(async () => (conn = await connectSsh(endpoint))));
+      try {
+        let host!: Awaited<ReturnType<typeof openSshHost>>;
+        const target = { name: 'h1', address: '127.0.0.2', ssh, dockerSocket: '/var/run/docker.sock' };
+        steps.open.push(await timeAsync(async () => (host = await openSshHost(target, conn))));
+        steps.firstFile.push(await timeAsync(() => host.files.list('/run/berth/env', 100)));
+        steps.file.push(
+          median(
+            await Promise.all(
+              [0, 1, 2].map(() => timeAsync(() => host.files.readMany('/run/berth/env', ['svc000']))),
+            ),
+          ),
+        );
+        steps.sshPing.push(await timeAsync(() => host.engine.ping()));
+        steps.localPing.push(await timeAsync(() => local.ping()));
+      } finally {
+        await conn.close();
+      }
+    }
+    return {
+      hosts: HOSTS.length,
+      services: N,
+      deployFirst,
+      deployNoop,
+      deployChange: median(deployChange),
+      applyNoop,
+      applyChange: median(applyChange),
+      connect: median(steps.connect),
+      open: median(steps.open),
+      firstFile: median(steps.firstFile),
+      fileRequest: median(steps.file),
+      sshPing: median(steps.sshPing),
+      localPing: median(steps.localPing),
+    };
+  } finally {
+    await Promise.all([...hosts.map((h) => h.stop()), bastion.stop()]);
+    await Promise.all([world.stop(), e2.stop(), e3.stop()]);
+    repo.remove();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function fleetSection(f: FleetRow): string[] {
+  return [
+    '## A fleet over SSH (issue 11)',
+    '',
+    `${f.hosts} hosts x ${f.services} services, each host a private engine behind its own sshd on a`,
+    'loopback address, every connection through a bastion (another sshd). `deploy` is one process for',
+    'the whole fleet (one SSH connection per host, hosts reached, planned and pulled for side by side,',
+    "then converged one after the other); `apply x 3` is the same work host by host on each engine's",
+    `own socket, no SSH, the three processes' times added. Medians of ${RUNS} runs except the first deploy.`,
+    '',
+    '| first deploy | deploy: no-op | apply x 3: no-op | deploy: one change per host | apply x 3: one change per host |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+    `| ${fmt(f.deployFirst)} | ${fmt(f.deployNoop)} | ${fmt(f.applyNoop)} | ${fmt(f.deployChange)} | ${fmt(f.applyChange)} |`,
+    '',
+    'SSH overhead for one host, in one process: the master connection through the bastion (two',
+    'handshakes), opening the host (forwarding the engine socket, one ping), the first file request',
+    "(it starts the shell on the host, so it carries the login shell's start-up files, which on this",
+    "machine's root account run pyenv: seconds), then a file request and an engine ping through it,",
+    "against a ping on the engine's own socket.",
+    '',
+    '| connect via bastion | open host | first file request (shell start) | file request | engine ping over SSH | engine ping, local socket |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| ${fmt(f.connect)} | ${fmt(f.open)} | ${fmt(f.firstFile)} | ${fmt(f.fileRequest)} | ${fmt(f.sshPing)} | ${fmt(f.localPing)} |`,
+    '',
+  ];
+}
+
 async function main() {
   const rows: Row[] = [];
   process.stderr.write('bench: reading the repo…\n');
@@ -268,6 +457,8 @@ async function main() {
   }
   process.stderr.write('bench: time out of rotation…\n');
   const rot = await benchRotation();
+  process.stderr.write('bench: a fleet over SSH…\n');
+  const fleet = await benchFleet();
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const lines = [
     '# Benchmarks',
@@ -317,6 +508,7 @@ async function main() {
     '| ---: | ---: | ---: | ---: | ---: |',
     `| ${fmt(rot.outOfRotation)} | ${fmt(rot.drain)} | ${fmt(rot.recreate)} | ${fmt(rot.undrain)} | ${fmt(rot.floorRecreate + rot.interval)} |`,
     '',
+    ...fleetSection(fleet),
   ];
   writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), lines.join('\n'));
   process.stdout.write(lines.join('\n'));

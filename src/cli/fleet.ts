@@ -34,9 +34,9 @@ function collectLimit(v: string, prev: string[] = []): string[] {
   return [...prev, ...names];
 }
 
-/** The flags every fleet command takes. */
-export function fleetOptions(cmd: Command): Command {
-  return cmd
+/** The flags every fleet command takes (`--store` where the command reads or writes the record). */
+export function fleetOptions(cmd: Command, { store = true }: { store?: boolean } = {}): Command {
+  cmd
     .addOption(
       new Option('--repo <path|url>', 'state repo: a local path or any git URL')
         .env('BERTH_REPO')
@@ -55,12 +55,15 @@ export function fleetOptions(cmd: Command): Command {
       new Option('--age-identity <file>', "the hosts' age identity, a path on each host").env(
         'BERTH_AGE_IDENTITY',
       ),
-    )
-    .addOption(
+    );
+  if (store) {
+    cmd.addOption(
       new Option('--store <path|url>', `deployment record (default ${defaultStorePath()})`).env(
         'BERTH_STORE',
       ),
     );
+  }
+  return cmd;
 }
 
 /**

@@ -89,10 +89,14 @@ function memoryFiles(): HostFiles {
   };
 }
 
+/** Locks taken, fleet-wide. */
+let locks = 0;
+
 /** The host's lock and key in memory; `holder` set means another berth holds it. */
 function memoryState(holder?: LockInfo): HostState {
   return {
     async lock() {
+      locks++;
       if (holder) throw new HostBusyError(`the host is busy: ${holder.command} holds it`, holder);
       const info = { command: 'berth deploy', machine: 'here', pid: 1, user: 'me', since: 'now' };
       const held: HeldLock = { info, describe: async () => info, release: async () => undefined };
@@ -194,6 +198,22 @@ describe('deployFleet', () => {
       journal.indexOf('h1 create web') < firstOfBatch2 && journal.indexOf('h2 create web') < firstOfBatch2,
     );
     for (const e of f.engines.values()) assert.deepEqual(e.fake.names(), ['web']);
+  });
+
+  test('a second deploy finds every host up to date and does nothing at all, not even lock', async () => {
+    const f = fleet();
+    const first = await deployFleet(f.req({ batch: 4 }), { open: f.open, store: STORE, repoLabel: 'test' });
+    assert.equal(first.ok, true);
+    const calls = [...f.engines.values()].map((e) => e.fake.calls.length);
+    locks = 0;
+    const again = await deployFleet(f.req({ batch: 4 }), { open: f.open, store: STORE, repoLabel: 'test' });
+    assert.deepEqual(statuses(again.hosts), ['h1:no-op', 'h2:no-op', 'h3:no-op', 'h4:no-op']);
+    assert.equal(locks, 0, 'no host was locked');
+    assert.deepEqual(
+      [...f.engines.values()].map((e) => e.fake.calls.length),
+      calls,
+      'no engine call that changes anything',
+    );
   });
 
   test('the rollout stops after the batch with a failed host; later hosts are not touched', async () => {

@@ -8,7 +8,9 @@
  *    hosts side by side. Nothing changes on any host in this phase; a host that cannot be
  *    reached, planned or pulled for stops the rollout before it starts.
  * 3. Hosts are converged in batches (each under its own lock, with its drain, replace, health
- *    and undrain); the first batch with a host that did not converge is the last one.
+ *    and undrain); the first batch with a host that did not converge is the last one. A host
+ *    whose plan had nothing to do is reported up to date without being locked again: a no-op
+ *    deploy changes nothing at all on any host, not even a lock.
  *
  * It never prints and never exits: progress goes to a reporter, the outcome comes back as data,
  * and an AbortSignal stops every host at its next safe point.
@@ -23,6 +25,7 @@ import {
   type PipelineReporter,
 } from '../host/pipeline.js';
 import type { Host } from '../host/target.js';
+import { hasChanges } from '../model/plan.js';
 import {
   ConfigError,
   ExternalError,
@@ -225,6 +228,8 @@ export async function deployFleet(req: DeployRequest, opts: DeployOptions): Prom
 
   // Phase 1: reach, plan and pull on every host; nothing changes anywhere yet.
   const opened = new Map<string, Host>();
+  /** Hosts whose plan had nothing to do: they are not locked and planned again. */
+  const upToDate = new Set<string>();
   const ready = await mapLimit(targets, opts.concurrency ?? 8, async (h): Promise<boolean> => {
     if (signal?.aborted) return false;
     started.set(h.name, Date.now());
@@ -254,7 +259,8 @@ export async function deployFleet(req: DeployRequest, opts: DeployOptions): Prom
         await host.engine.pull(p.image, undefined, signal);
         result(h, { status: 'skipped', pulled: ++pulled });
       }
-      reporter.progress(h.name, plan.operations.length || plan.rotation ? 'ready' : 'up to date');
+      if (!hasChanges(plan) && !plan.held.length) upToDate.add(h.name);
+      reporter.progress(h.name, upToDate.has(h.name) ? 'up to date' : 'ready');
       return true;
     } catch (e) {
       if (signal?.aborted) return false;
@@ -283,6 +289,12 @@ export async function deployFleet(req: DeployRequest, opts: DeployOptions): Prom
     }
     const outcomes = await Promise.all(
       batch.map(async (h) => {
+        if (upToDate.has(h.name)) {
+          started.delete(h.name);
+          const r = result(h, { status: 'no-op', changes: 0 });
+          reporter.done(r);
+          return r;
+        }
         started.set(h.name, Date.now());
         const host = opened.get(h.name)!;
         const report: PipelineReporter = {

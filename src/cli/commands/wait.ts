@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadRepo } from '../../host/desired.js';
 import { converged, waitFleet } from '../../fleet/status.js';
 import { durationFlag, fleetHosts } from '../../fleet/targets.js';
@@ -17,7 +17,7 @@ interface WaitFlags extends FleetFlags {
 }
 
 export function registerWait(program: Command): void {
-  fleetOptions(program.command('wait'))
+  fleetOptions(program.command('wait'), { store: false })
     .description(
       "block until every host of the environment runs its state commit healthy (CI's gate before smoke tests and promotion)",
     )
@@ -25,11 +25,10 @@ export function registerWait(program: Command): void {
     .requiredOption('--timeout <duration>', 'give up after this long, e.g. 10m', (v) =>
       durationFlag('--timeout', v),
     )
-    .option(
-      '--interval <duration>',
-      'time between two looks at a host',
-      (v) => durationFlag('--interval', v),
-      2_000,
+    .addOption(
+      new Option('--interval <duration>', 'time between two looks at a host')
+        .argParser((v) => durationFlag('--interval', v))
+        .default(2_000, '2s'),
     )
     .option('--json', 'print the outcome as JSON')
     .action(async (flags: WaitFlags) => {
