@@ -118,8 +118,8 @@ describe('the fleet: deploy, status and wait over SSH through a bastion', () => 
         repo.dir,
         '--env',
         env,
-        '--store',
-        `${work}/berth.db`,
+        // wait reads no record
+        ...(cmd === 'wait' ? [] : ['--store', `${work}/berth.db`]),
         '--cache-dir',
         `${work}/cache`,
         ...args,
