@@ -7,7 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -337,6 +346,36 @@ describe('over SSH through a bastion', () => {
       [],
       'every process of the closed connection is gone',
     );
+  });
+
+  test("the user's ssh config is honoured: a host alias, its user, port, key and ProxyJump", async () => {
+    const config = `${work}/ssh_config`;
+    writeFileSync(
+      config,
+      [
+        'Host jump',
+        '  HostName 127.0.0.6',
+        'Host app-alias',
+        '  HostName 127.0.0.2',
+        '  ProxyJump jump',
+        'Host *',
+        `  User ${user}`,
+        `  Port ${port}`,
+        `  IdentityFile ${key.identityFile}`,
+        `  UserKnownHostsFile ${work}/known_hosts`,
+        '',
+      ].join('\n'),
+    );
+    const logins = bastion.logins();
+    const c = await connectSsh({ name: 'app-1', address: 'app-alias', settings: { configFile: config } });
+    try {
+      const files = sshHostFiles(c, new RemoteShells(c));
+      await files.writeAtomic('/run/files/via-config', 'ok\n');
+      assert.equal(readFileSync(`${host.runDir}/files/via-config`, 'utf8'), 'ok\n', 'it reached app-1');
+      assert.ok(bastion.logins() > logins, 'through the jump host the config names');
+    } finally {
+      await c.close();
+    }
   });
 
   test('failures name the host and say what ssh said', async () => {

@@ -4,7 +4,7 @@
  *
  * One connection per host for the whole run: a ControlMaster process (`ssh -M -N`) that
  * everything else goes through: forwarded unix sockets (the Docker engine's socket, tunnels for
- * health checks) and one long-lived `sh` on the host for file work (remote.ts). Every process
+ * health checks) and one long-lived `sh` on the host for file work (ssh-shell.ts). Every process
  * started here is tracked by PID and stopped when the connection is closed, and SIGKILLed
  * if berth exits without closing it (an error, a second Ctrl-C). The master runs in a process
  * group of its own, so a Ctrl-C at the terminal reaches berth alone, which then stops at a safe
@@ -260,7 +260,7 @@ export interface SshConnection {
   forward(remote: string): Promise<string>;
   /**
    * Start a process on the host through the master: `command` is handed to the user's login
-   * shell there. Used for the long-lived shell that does file work (remote.ts).
+   * shell there. Used for the long-lived shell that does file work (ssh-shell.ts).
    */
   spawn(command: string): ChildProcess;
   /** Stop every process of this connection (the master last); safe to call twice. */
@@ -378,8 +378,9 @@ export async function connectSsh(endpoint: SshEndpoint, opts: ConnectOptions = {
     },
     spawn(command) {
       if (!conn.alive()) throw lost();
-      // The command follows the destination: ssh reads no options after it.
-      const child = spawn('ssh', [...client(['-T']), command], {
+      // The command follows the destination: ssh reads no options after it. A RemoteCommand
+      // in the user's config would take its place.
+      const child = spawn('ssh', [...client(['-T', '-o', 'RemoteCommand=none']), command], {
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
       });

@@ -1,3 +1,4 @@
+// @slow: loads the AWS SDK (seconds to import) and reads real git repositories; the EC2 API is a local fake.
 /**
  * The aws-ec2 inventory source, through the real AWS SDK, against a local fake of the documented
  * EC2 Query API call it makes (test/world/ec2.ts: DescribeInstances with filters and NextToken
