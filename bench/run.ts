@@ -2,16 +2,23 @@
  * `npm run bench`: how long berth takes for 10, 50 and 100 services against a real engine and
  * registry, beside the engine's own floor for the same work. Writes docs/benchmarks.md.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import Docker from 'dockerode';
 import { startWorld } from '../test/world/index.js';
 import { startHaproxy } from '../test/world/haproxy.js';
+import { startSshd } from '../test/world/sshd.js';
 import { createRepo } from '../test/support/repo.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
+import { openPostgresStore } from '../src/store/postgres.js';
+import { openStore } from '../src/store/registry.js';
+import type { Store } from '../src/store/types.js';
+import { startPostgres } from '../test/world/postgres.js';
 import { listTree, readBlobs } from '../src/adapters/git.js';
 import { readStateRepo } from '../src/source/read.js';
 import { gitIn } from '../test/support/git.js';
@@ -420,6 +427,320 @@ async function benchFleet(): Promise<FleetRow> {
   }
 }
 
+interface RecordRow {
+  store: string;
+  /** Applies and actions written per second through the Store API, one writer as an apply writes. */
+  rowsPerSecond: number;
+  /** Median time of `deploys` (the default `berth history`) and of `history --steps`, 100,000 actions. */
+  deploysMs: number;
+  stepsMs: number;
+  filteredMs: number;
+}
+
+/**
+ * Issue 12: the record itself, SQLite against a real PostgreSQL on loopback. Rows written per
+ * second by one writer doing what an apply does (begin and finish an apply and its actions),
+ * then `berth history` queries over 100,000 actions (20,000 applies in deploys of 3 hosts).
+ */
+async function benchRecord(): Promise<RecordRow[]> {
+  const pg = await startPostgres();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-rec-'));
+  try {
+    const rows: RecordRow[] = [];
+    for (const kind of ['sqlite', 'postgres'] as const) {
+      const fresh = async (name: string) =>
+        kind === 'sqlite'
+          ? openSqliteStore(path.join(tmp, `${name}.db`))
+          : openPostgresStore(await pg.createDatabase(name));
+      // Writes.
+      const w = await fresh('writes');
+      const applies = 100;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < applies; i++) {
+        const at = new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString();
+        const id = await w.beginApply({
+          host: 'h1',
+          ref: 'staging',
+          repo: 'r',
+          startedAt: at,
+          env: 'staging',
+        });
+        for (const action of ['pull', 'lease', 'drain', 'recreate', 'health', 'undrain']) {
+          const a = await w.beginAction(id, { service: 'web', action, cause: 'bench', startedAt: at });
+          await w.finishAction(a, { result: 'succeeded', finishedAt: at });
+        }
+        await w.finishApply(id, { result: 'succeeded', finishedAt: at });
+      }
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      await w.close();
+      // Reads over 100,000 actions.
+      const r =
+        kind === 'sqlite'
+          ? await sqliteWithHistory(path.join(tmp, 'reads.db'))
+          : await postgresWithHistory(await pg.createDatabase('reads'));
+      const timeQuery = async (q: () => Promise<unknown>) => {
+        const out: number[] = [];
+        for (let i = 0; i < RUNS; i++) out.push(await timeAsync(q));
+        return median(out);
+      };
+      rows.push({
+        store: kind === 'sqlite' ? 'SQLite' : 'PostgreSQL',
+        rowsPerSecond: (applies * 7) / seconds,
+        deploysMs: await timeQuery(() => r.deploys({ limit: 50 })),
+        stepsMs: await timeQuery(() => r.history({ limit: 50 })),
+        filteredMs: await timeQuery(() =>
+          r.deploys({ host: 'h2', result: 'failed', service: 'svc7', limit: 50 }),
+        ),
+      });
+      await r.close();
+    }
+    return rows;
+  } finally {
+    await pg.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+interface GitopsRow {
+  /** One set-image against a warm cache, whole process: file:// and ssh:// (loopback sshd). */
+  single: number;
+  singleSsh: number;
+  /** 20 set-image runs started at once for 20 services on one runner (shared cache), wall time until all landed. */
+  race: number;
+  raceSsh: number;
+  /** CPU time (user + sys) of one set-image, its git processes included: what a busy machine cannot inflate. */
+  cpu: number;
+  cpuSsh: number;
+  /** The 1-minute load average when the measurement started. */
+  load: number;
+}
+
+/** CPU time (user + sys, ms) of this process's finished children and theirs, from /proc. */
+function childrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After the command name: field 16 (cutime) and 17 (cstime) of proc(5) are at 13 and 14 here.
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+}
+
+/** Start `runs` berth processes at once and wait for all; wall time. Every one must exit 0. */
+async function timeTogether(runs: string[][], env: Record<string, string>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    runs.map(
+      (args) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(process.execPath, [MAIN, ...args], {
+            env: { ...process.env, ...env },
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let err = '';
+          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          child.on('error', reject);
+          child.on('close', (code) =>
+            code === 0 ? resolve() : reject(new Error(`berth ${args.join(' ')} exited ${code}: ${err}`)),
+          );
+        }),
+    ),
+  );
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/** The CI side (issue 9): one set-image with a warm cache, and 20 at once, over file:// and ssh://. */
+async function benchGitops(): Promise<GitopsRow> {
+  const load = os.loadavg()[0] ?? 0;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-gitops-'));
+  const sshd = await startSshd();
+  try {
+    const work = path.join(tmp, 'work');
+    mkdirSync(path.join(work, 'services'), { recursive: true });
+    gitIn(tmp, 'init', '-q', '-b', 'staging', work);
+    const services = Array.from({ length: 20 }, (_, i) => `svc-${String(i).padStart(2, '0')}`);
+    for (const s of services) {
+      writeFileSync(
+        path.join(work, `services/${s}.yaml`),
+        `# ${s}\nimage: reg/team/${s}:1   # CI\nbuildNumber: '1'\n`,
+      );
+    }
+    gitIn(work, 'add', '-A');
+    gitIn(work, 'commit', '-q', '-m', 'services');
+    const transports = [
+      {
+        bare: path.join(tmp, 'file.git'),
+        url: (b: string) => `file://${b}`,
+        env: {} as Record<string, string>,
+      },
+      { bare: path.join(tmp, 'ssh.git'), url: (b: string) => sshd.url(b), env: sshd.gitEnv() },
+    ];
+    const out: number[] = [];
+    const cpu: number[] = [];
+    for (const t of transports) {
+      gitIn(tmp, 'clone', '-q', '--bare', work, t.bare);
+      const cache = path.join(tmp, `cache-${path.basename(t.bare)}`);
+      const args = (s: string, tag: string, build: number) => [
+        'set-image',
+        s,
+        '--repo',
+        t.url(t.bare),
+        '--env',
+        'staging',
+        '--cache-dir',
+        cache,
+        '--image',
+        `reg/team/${s}:${tag}`,
+        '--build',
+        String(build),
+      ];
+      time(args('svc-00', 'warm', 2), t.env);
+      const singles: number[] = [];
+      const cpus: number[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        const before = childrenCpuMs();
+        singles.push(time(args('svc-00', `r${r}`, 3 + r), t.env));
+        cpus.push(childrenCpuMs() - before);
+      }
+      out.push(median(singles));
+      cpu.push(median(cpus));
+      out.push(
+        await timeTogether(
+          services.map((s) => args(s, 'race', 100)),
+          t.env,
+        ),
+      );
+    }
+    return {
+      single: out[0]!,
+      race: out[1]!,
+      singleSsh: out[2]!,
+      raceSsh: out[3]!,
+      cpu: cpu[0]!,
+      cpuSsh: cpu[1]!,
+      load,
+    };
+  } finally {
+    await sshd.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const HISTORY_APPLIES = 20_000;
+const HISTORY_ACTIONS = ['pull', 'lease', 'drain', 'recreate', 'health'];
+
+/** A PostgreSQL record holding 20,000 applies (deploys of 3 hosts, one in 50 failed) of 5 actions each. */
+async function postgresWithHistory(url: string): Promise<Store> {
+  const store = await openPostgresStore(url);
+  await store.withClient('bench', async (c) => {
+    await c.query(`INSERT INTO berth.applies (deploy_id, env, command, host, state_commit, ref, repo, started_at, finished_at, result)
+      SELECT 'd' || (g / 3), 'staging', 'berth deploy', 'h' || (g % 3), md5(g::text), 'staging', 'repo',
+        timestamptz '2026-01-01' + g * interval '1 minute', timestamptz '2026-01-01' + g * interval '1 minute' + interval '5 s',
+        CASE WHEN g % 50 = 0 THEN 'failed' ELSE 'succeeded' END
+      FROM generate_series(1, ${HISTORY_APPLIES}) g`);
+    await c.query(`INSERT INTO berth.actions (apply_id, service, action, cause, host, state_commit, git_commit, result,
+        started_at, finished_at, duration_ms)
+      SELECT p.id, 'svc' || (p.id % 20), (ARRAY['${HISTORY_ACTIONS.join("','")}'])[k], 'bench', p.host, p.state_commit,
+        substr(md5(p.id::text || k::text), 1, 10), 'succeeded', p.started_at + k * interval '1 s',
+        p.started_at + k * interval '1 s', 1000
+      FROM berth.applies p, generate_series(1, ${HISTORY_ACTIONS.length}) k`);
+    await c.query('ANALYZE berth.applies');
+    await c.query('ANALYZE berth.actions');
+  });
+  return store;
+}
+
+/** The same history in a SQLite record. */
+async function sqliteWithHistory(file: string): Promise<Store> {
+  await openSqliteStore(file).close();
+  const db = new Database(file);
+  const apply =
+    db.prepare(`INSERT INTO applies (deploy_id, env, command, host, state_commit, ref, repo, started_at, finished_at, result)
+    VALUES (?, 'staging', 'berth deploy', ?, ?, 'staging', 'repo', ?, ?, ?) RETURNING id`);
+  const action =
+    db.prepare(`INSERT INTO actions (apply_id, service, action, cause, host, state_commit, git_commit, result,
+    started_at, finished_at, duration_ms) VALUES (?, ?, ?, 'bench', ?, ?, ?, 'succeeded', ?, ?, 1000)`);
+  db.transaction(() => {
+    for (let g = 1; g <= HISTORY_APPLIES; g++) {
+      const at = new Date(Date.UTC(2026, 0, 1) + g * 60_000).toISOString();
+      const commit = createHash('md5').update(String(g)).digest('hex');
+      const host = `h${g % 3}`;
+      const result = g % 50 === 0 ? 'failed' : 'succeeded';
+      const { id } = apply.get(`d${Math.floor(g / 3)}`, host, commit, at, at, result) as { id: number };
+      for (const a of HISTORY_ACTIONS)
+        action.run(id, `svc${id % 20}`, a, host, commit, commit.slice(0, 10), at, at);
+    }
+  })();
+  db.exec('ANALYZE');
+  db.close();
+  return openSqliteStore(file);
+}
+
+interface OverheadRow {
+  sqlite: number;
+  postgres: number;
+  /** In-process: open the record, write one apply of four steps, close it. */
+  recordSqlite: number;
+  recordPostgres: number;
+}
+
+/** What the record costs one apply, without the rest of it: open, one apply of four steps, close. */
+async function recordOnce(location: string, spoolDir: string): Promise<number> {
+  return timeAsync(async () => {
+    const store = await openStore(location, { spoolDir });
+    const at = new Date().toISOString();
+    const id = await store.beginApply({
+      host: 'h1',
+      ref: 'main',
+      repo: 'r',
+      startedAt: at,
+      command: 'bench',
+    });
+    for (const action of ['pull', 'write-env', 'recreate', 'health']) {
+      const a = await store.beginAction(id, { service: 'svc0', action, cause: 'bench', startedAt: at });
+      await store.finishAction(a, { result: 'succeeded', finishedAt: at });
+    }
+    await store.finishApply(id, { result: 'succeeded', finishedAt: at });
+    await store.close();
+  });
+}
+
+/** A one-change apply (10 services, one env change) with its record in SQLite, then in PostgreSQL. */
+async function benchRecordOverhead(): Promise<OverheadRow> {
+  const [world, pg] = await Promise.all([startWorld(), startPostgres()]);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-ovh-'));
+  const svc = (i: number, bar = 'baz') =>
+    `image: ${world.images.web1}\npull: missing\nenv_vars:\n  PORT: '${31000 + i}'\n  BAR: ${bar}\n`;
+  const files: Record<string, string> = { 'berth.yaml': `env_dir: ${work}/env\n` };
+  for (let i = 0; i < 10; i++) files[`services/svc${i}.yaml`] = svc(i);
+  const repo = createRepo(files);
+  const flags = ['--repo', repo.dir, '--env', 'main', '--cache-dir', `${work}/cache`];
+  const env = { DOCKER_HOST: world.dockerHost, BERTH_SPOOL_DIR: `${work}/spool` };
+  try {
+    const out: Record<string, number[]> = { sqlite: [], postgres: [] };
+    const stores = { sqlite: `${work}/berth.db`, postgres: await pg.createDatabase('overhead') };
+    time(['apply', ...flags, '--store', stores.sqlite], env);
+    for (let r = 0; r < RUNS; r++) {
+      for (const kind of ['sqlite', 'postgres'] as const) {
+        repo.commit({ 'services/svc0.yaml': svc(0, `${kind}${r}`) });
+        out[kind]!.push(time(['apply', ...flags, '--store', stores[kind]], env));
+      }
+    }
+    const own: Record<string, number[]> = { sqlite: [], postgres: [] };
+    for (let r = 0; r < RUNS; r++) {
+      for (const kind of ['sqlite', 'postgres'] as const)
+        own[kind]!.push(await recordOnce(stores[kind], `${work}/spool`));
+    }
+    return {
+      sqlite: median(out.sqlite!),
+      postgres: median(out.postgres!),
+      recordSqlite: median(own.sqlite!),
+      recordPostgres: median(own.postgres!),
+    };
+  } finally {
+    await Promise.all([world.stop(), pg.stop()]);
+    repo.remove();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 function fleetSection(f: FleetRow): string[] {
   return [
     '## A fleet over SSH (issue 11)',
@@ -447,6 +768,209 @@ function fleetSection(f: FleetRow): string[] {
   ];
 }
 
+interface StartupRow {
+  n: number;
+  /** Bare `node -e 0`: median time and peak RSS (bytes) of the same run. */
+  bare: { ms: number; rss: number };
+  /** Per command: median of (command − bare node) over paired runs, and the median peak RSS. */
+  extra: Record<StartupCommand, { ms: number; rss: number }>;
+  /** The engine's own list of every container and inspect of each, through the bare API. */
+  floorListInspect: number;
+}
+
+type StartupCommand = 'version' | 'validate' | 'render' | 'plan' | 'apply';
+const STARTUP_COMMANDS: StartupCommand[] = ['version', 'validate', 'render', 'plan', 'apply'];
+const STARTUP_RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? Math.max(RUNS, 9));
+
+/**
+ * How much of the machine's CPU other processes use while `work` runs: all busy time from
+ * /proc/stat less this process's and its waited-for children's (/proc/self/stat), as a share
+ * of every core's time. The engine's own work for the bench counts as other, which is small.
+ */
+async function othersShare<T>(work: () => Promise<T>): Promise<{ result: T; others: number }> {
+  const machine = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [number, ...number[]];
+    const busy = user + nice! + system! + irq! + softirq! + (steal ?? 0);
+    return { busy, total: busy + idle! + iowait! };
+  };
+  const mine = () => {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    // utime, stime, cutime, cstime: fields 14-17, i.e. 11-14 after the command name.
+    return f[11]! + f[12]! + f[13]! + f[14]!;
+  };
+  const m0 = machine();
+  const me0 = mine();
+  const result = await work();
+  const m1 = machine();
+  const me1 = mine();
+  const total = m1.total - m0.total;
+  const others = total > 0 ? Math.max(0, m1.busy - m0.busy - (me1 - me0)) / total : 0;
+  return { result, others };
+}
+
+/**
+ * One process under GNU time: wall time from here, peak RSS (bytes) from time's report, which
+ * it writes to a file of its own so the command's output stays apart.
+ */
+function timeWithRss(
+  argv: string[],
+  env: Record<string, string>,
+  okCodes = [0],
+): { ms: number; rss: number } {
+  const report = path.join(os.tmpdir(), `berth-bench-rss-${process.pid}`);
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', report, ...argv], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.error) throw new Error(`/usr/bin/time: ${r.error.message} (install Debian's time package)`);
+  if (!okCodes.includes(r.status ?? -1)) {
+    throw new Error(`${argv.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+  }
+  const kib = Number(readFileSync(report, 'utf8').trim().split('\n').pop());
+  rmSync(report, { force: true });
+  return { ms, rss: kib * 1024 };
+}
+
+/**
+ * Issue 16: what each command costs over node itself, for n services already running. Every
+ * round runs bare `node -e 0` and then each command once, so a busy machine slows both sides
+ * of each difference alike; the figure is the median of the per-round differences.
+ */
+async function benchStartup(n: number): Promise<StartupRow> {
+  const world = await startWorld();
+  const work = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-startup-'));
+  const docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
+  const env = { DOCKER_HOST: world.dockerHost };
+  const files: Record<string, string> = { 'berth.yaml': `env_dir: ${work}/env\n` };
+  for (let i = 0; i < n; i++)
+    files[`services/svc${String(i).padStart(3, '0')}.yaml`] =
+      `image: ${world.images.web1}\nenv_vars:\n  PORT: '${31000 + i}'\n  BAR: baz\n`;
+  const repo = createRepo(files);
+  const flags = ['--repo', repo.dir, '--env', 'main', '--cache-dir', `${work}/cache`];
+  const store = ['--store', `${work}/berth.db`];
+  const args: Record<StartupCommand, string[]> = {
+    version: ['--version'],
+    validate: ['validate', ...flags],
+    render: ['render', 'svc000', ...flags],
+    plan: ['plan', ...flags, ...store],
+    apply: ['apply', ...flags, ...store],
+  };
+  try {
+    time(['apply', ...flags, ...store], env);
+    const bare: Array<{ ms: number; rss: number }> = [];
+    const diffs = Object.fromEntries(STARTUP_COMMANDS.map((c) => [c, [] as number[]])) as Record<
+      StartupCommand,
+      number[]
+    >;
+    const rss = Object.fromEntries(STARTUP_COMMANDS.map((c) => [c, [] as number[]])) as Record<
+      StartupCommand,
+      number[]
+    >;
+    for (let r = 0; r < STARTUP_RUNS; r++) {
+      const b = timeWithRss([process.execPath, '-e', '0'], env);
+      bare.push(b);
+      for (const c of STARTUP_COMMANDS) {
+        const m = timeWithRss([process.execPath, MAIN, ...args[c]], env);
+        diffs[c].push(m.ms - b.ms);
+        rss[c].push(m.rss);
+      }
+    }
+    const floorListInspect = median(
+      await Promise.all(
+        Array.from({ length: RUNS }, () =>
+          timeAsync(async () => {
+            const list = await docker.listContainers({ all: true });
+            await Promise.all(list.map((c) => docker.getContainer(c.Id).inspect()));
+          }),
+        ),
+      ),
+    );
+    return {
+      n,
+      bare: { ms: median(bare.map((b) => b.ms)), rss: median(bare.map((b) => b.rss)) },
+      extra: Object.fromEntries(
+        STARTUP_COMMANDS.map((c) => [c, { ms: median(diffs[c]), rss: median(rss[c]) }]),
+      ) as StartupRow['extra'],
+      floorListInspect,
+    };
+  } finally {
+    await world.stop();
+    repo.remove();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The start-up section of docs/benchmarks.md, with each target of issue 16 checked. */
+function startupLines(rows: StartupRow[], others: number): string[] {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const plus = (ms: number) => `+${Math.round(ms)} ms`;
+  const at = (n: number) => rows.find((r) => r.n === n);
+  const busy = others > 0.2;
+  const checks: string[] = [];
+  const check = (what: string, ok: boolean | undefined, detail: string) => {
+    if (ok !== undefined) checks.push(`- ${what}: ${detail}: ${ok ? 'met' : '**missed**'}.`);
+  };
+  const version = median(rows.map((r) => r.extra.version.ms));
+  check('`berth --version` at most 60 ms over bare node', version <= 60, plus(version));
+  const v50 = at(50)?.extra.validate.ms;
+  if (v50 !== undefined)
+    check('`validate` of 50 services at most 250 ms over bare node', v50 <= 250, plus(v50));
+  const r100 = at(100);
+  if (r100) {
+    const budget = 350 + r100.floorListInspect;
+    check(
+      "no-op `plan` of 100 services at most 350 ms over bare node plus the engine's list and inspect",
+      r100.extra.plan.ms <= budget,
+      `${plus(r100.extra.plan.ms)} against ${Math.round(budget)} ms`,
+    );
+    for (const c of ['plan', 'apply'] as const)
+      check(
+        `peak memory of a no-op \`${c}\` of 100 services at most 80 MiB`,
+        r100.extra[c].rss <= 80 * 2 ** 20,
+        mib(r100.extra[c].rss),
+      );
+  }
+  return [
+    '## Start-up and memory (issue 16)',
+    '',
+    'Each command as a whole process against n services already running, beside bare `node -e 0`',
+    `in the same run: every round runs bare node and then each command once; time is the median of`,
+    `the ${STARTUP_RUNS} per-round differences, memory the median peak RSS (GNU time). \`render\` prints one`,
+    'service; `plan` and `apply` find nothing to do.',
+    '',
+    `Other processes used ${Math.round(others * 100)}% of the machine's CPU time meanwhile (the bench and its engine left out).` +
+      (busy ? ' **The machine was busy**: these times are higher than on a quiet machine.' : ''),
+    '',
+    '| services | bare node | `--version` | `validate` | `render` | no-op `plan` | no-op `apply` | engine: list + inspect all |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| ${r.n} | ${fmt(r.bare.ms)} | ${STARTUP_COMMANDS.map((c) => plus(r.extra[c].ms)).join(' | ')} | ${fmt(r.floorListInspect)} |`,
+    ),
+    '',
+    'Peak memory (RSS) of the whole process:',
+    '',
+    '| services | bare node | `--version` | `validate` | `render` | no-op `plan` | no-op `apply` |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| ${r.n} | ${mib(r.bare.rss)} | ${STARTUP_COMMANDS.map((c) => mib(r.extra[c].rss)).join(' | ')} |`,
+    ),
+    '',
+    'Targets (issue 16, benchmark targets on a quiet 2-core machine):',
+    '',
+    ...checks,
+    '',
+  ];
+}
+
 async function main() {
   const rows: Row[] = [];
   process.stderr.write('bench: reading the repo…\n');
@@ -457,6 +981,19 @@ async function main() {
   }
   process.stderr.write('bench: time out of rotation…\n');
   const rot = await benchRotation();
+  process.stderr.write('bench: the record, SQLite and PostgreSQL…\n');
+  const record = await benchRecord();
+  const overhead = await benchRecordOverhead();
+  const startup = await othersShare(async () => {
+    const rows: StartupRow[] = [];
+    for (const n of SIZES) {
+      process.stderr.write(`bench: start-up and memory, ${n} services…\n`);
+      rows.push(await benchStartup(n));
+    }
+    return rows;
+  });
+  process.stderr.write('bench: set-image…\n');
+  const ci = await benchGitops();
   process.stderr.write('bench: a fleet over SSH…\n');
   const fleet = await benchFleet();
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
@@ -507,6 +1044,43 @@ async function main() {
     '| out of rotation | drain (no open sessions) | recreate incl. health wait | undrain | engine: bare recreate + one health interval |',
     '| ---: | ---: | ---: | ---: | ---: |',
     `| ${fmt(rot.outOfRotation)} | ${fmt(rot.drain)} | ${fmt(rot.recreate)} | ${fmt(rot.undrain)} | ${fmt(rot.floorRecreate + rot.interval)} |`,
+    '',
+    '## The record: SQLite and PostgreSQL (issue 12)',
+    '',
+    'PostgreSQL 15 on loopback (a private server, durability off as in the tests). Rows written: one',
+    'writer doing what an apply does (begin and finish an apply and six actions, one statement each),',
+    'so the figure is round trips, not bulk speed. Queries over 100,000 actions (20,000 applies in',
+    `deploys of 3 hosts), in this process; medians of ${RUNS} runs. "filtered" is`,
+    '`history --host h2 --result failed --service svc7`.',
+    '',
+    '| store | rows written per second | `history` (50 deploys with hosts and steps) | `history --steps` (50 steps) | filtered `history` |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...record.map(
+      (r) =>
+        `| ${r.store} | ${Math.round(r.rowsPerSecond)} | ${fmt(r.deploysMs)} | ${fmt(r.stepsMs)} | ${fmt(r.filteredMs)} |`,
+    ),
+    '',
+    "The apply's overhead: a whole `berth apply` process with one env change among 10 services, its",
+    'record in SQLite, then in PostgreSQL (alternating); and, in this process, what the record alone',
+    `costs one apply: open it, write an apply of four steps, close it. Medians of ${RUNS} runs.`,
+    '',
+    '| whole apply, SQLite | whole apply, PostgreSQL | difference | the record alone, SQLite | the record alone, PostgreSQL |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+    `| ${fmt(overhead.sqlite)} | ${fmt(overhead.postgres)} | ${fmt(overhead.postgres - overhead.sqlite)} | ${fmt(overhead.recordSqlite)} | ${fmt(overhead.recordPostgres)} |`,
+    '',
+    ...startupLines(startup.result, startup.others),
+    '## The CI side: set-image (issue 9)',
+    '',
+    'A bare repo with 20 services on `staging`, reached over file:// and over ssh:// (a private',
+    `sshd on loopback). One \`berth set-image\` with a warm cache, whole process (node start-up, fetch,`,
+    `edit, commit, push), median of ${RUNS}; and 20 started at once for 20 services on one runner`,
+    '(one cache folder: they take turns), wall time until all 20 landed. Target: one run under 1 s.',
+    `Load average (1 min) when this part started: ${ci.load.toFixed(1)}; other work on the machine slows every figure.`,
+    '',
+    '| transport | one set-image, warm cache | its CPU time (user + sys: node and the git it runs) | 20 at once, all landed |',
+    '| --- | ---: | ---: | ---: |',
+    `| file:// | ${fmt(ci.single)} | ${fmt(ci.cpu)} | ${fmt(ci.race)} |`,
+    `| ssh:// (loopback sshd) | ${fmt(ci.singleSsh)} | ${fmt(ci.cpuSsh)} | ${fmt(ci.raceSsh)} |`,
     '',
     ...fleetSection(fleet),
   ];

@@ -13,6 +13,11 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v git >/dev/null || need+=(git)
 # age and age-keygen: the secrets tests check that berth's encrypted files are age's own.
 command -v age >/dev/null && command -v age-keygen >/dev/null || need+=(age)
+# The PostgreSQL server: the store and lease tests start private servers (initdb into a temp
+# folder, run as the package's postgres user); the package's own cluster is never used.
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && id postgres >/dev/null 2>&1 || need+=(postgresql)
+# GNU time: the bench reads each command's peak memory from it (`npm run bench`).
+[ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need root to install: ${need[*]} (run with sudo)" >&2

@@ -4,7 +4,6 @@ import os from 'node:os';
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { sleep } from './clock.js';
-import * as tar from 'tar-stream';
 import { CancelledError, ExternalError, HostBusyError } from '../model/errors.js';
 import type { LbState } from '../model/rotation.js';
 import type { DrainMarker, HeldLock, HostState, LockHolder, LockInfo } from './host-state.js';
@@ -154,6 +153,8 @@ export function dockerHostState(
 
   const writeHeartbeat = (id: string, at: number) =>
     call('renew the berth lock', async (d) => {
+      // tar-stream is loaded at the first heartbeat: most applies end before one is due.
+      const tar = await import('tar-stream');
       const pack = tar.pack();
       pack.entry({ name: HEARTBEAT_FILE, mode: 0o644 }, `${new Date(at).toISOString()}\n`);
       pack.finalize();
@@ -410,6 +411,7 @@ function legacyKey(file: string | undefined): Buffer | undefined {
 
 /** The content of the first file in a tar stream, as text (small files only). */
 async function firstFile(stream: NodeJS.ReadableStream): Promise<string> {
+  const tar = await import('tar-stream');
   const extract = tar.extract();
   let text: string | undefined;
   const done = new Promise<void>((resolve, reject) => {

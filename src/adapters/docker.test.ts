@@ -1,6 +1,8 @@
 // @slow: starts real components (test/world); `npm run test:unit` leaves it out.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import Docker from 'dockerode';
@@ -301,4 +303,74 @@ test('a container made from a tag that later moved still lists its image referen
   const listed = (await engine.listContainers()).find((c) => c.id === id);
   assert.equal(listed?.image, ref);
   await engine.remove(id, { force: true });
+});
+
+test('registry credentials reach the engine: a registry that asks for them answers to berth', async () => {
+  // A private registry as the engine meets it: a small HTTP server on loopback, started and
+  // stopped here, that wants Basic credentials (the registry API's 401 + WWW-Authenticate) and
+  // forwards every authorised request unchanged to the test registry.
+  const user = 'ci-bot';
+  let password = 'pa:ss/w0rd+';
+  // Make the credentials' JSON a length the base64 of which needs padding: the engine decodes
+  // X-Registry-Auth with padding, and without it would silently pull as nobody.
+  const json = () => JSON.stringify({ username: user, password, serveraddress: '127.0.0.1:65535' });
+  while (json().length % 3 === 0) password += 'x';
+  const expected = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  const [upHost, upPort] = world.registry.address.split(':') as [string, string];
+  let authorised = 0;
+  const server = http.createServer((req, res) => {
+    if (req.headers.authorization !== expected) {
+      res.writeHead(401, {
+        'WWW-Authenticate': 'Basic realm="berth-test"',
+        'Docker-Distribution-API-Version': 'registry/2.0',
+      });
+      res.end();
+      return;
+    }
+    authorised++;
+    const upstream = http.request(
+      { host: upHost, port: Number(upPort), method: req.method, path: req.url, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = mkdtempSync('/tmp/bw-auth-');
+  try {
+    const ref = `${address}/demo/web:1`;
+    writeFileSync(
+      path.join(config, 'config.json'),
+      JSON.stringify({
+        auths: { [address]: { auth: Buffer.from(`${user}:${password}`).toString('base64') } },
+      }),
+    );
+    const withCredentials = dockerEngine({ host: world.dockerHost, auth: { dockerConfigDir: config } });
+    assert.match(await withCredentials.remoteDigest(ref), /^sha256:[0-9a-f]{64}$/);
+    await withCredentials.pull(ref);
+    assert.ok((await withCredentials.listImages()).some((i) => i.repoTags.includes(ref)));
+    assert.ok(authorised > 0);
+
+    const anonymous = dockerEngine({
+      host: world.dockerHost,
+      auth: { dockerConfigDir: path.join(config, 'none') },
+    });
+    await assert.rejects(anonymous.remoteDigest(`${address}/demo/web:2`), (err: unknown) => {
+      assert.ok(err instanceof ExternalError);
+      assert.match(
+        err.message,
+        /^docker: ask the registry for 127\.0\.0\.1:\d+\/demo\/web:2: .*no basic auth credentials/,
+      );
+      assert.doesNotMatch(err.message, new RegExp(password.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')));
+      return true;
+    });
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    rmSync(config, { recursive: true, force: true });
+  }
 });

@@ -22,7 +22,15 @@ export interface DockerEngineOptions {
    * socket): e.g. `app-1 (admin@10.0.1.11) /var/run/docker.sock`. Default: the endpoint.
    */
   label?: string;
+  /**
+   * Longest wait for one answer from the engine (default DEFAULT_ENGINE_TIMEOUT_MS). A stop may
+   * take its stop timeout more; a pull may take as long as it keeps making progress.
+   */
+  timeoutMs?: number;
 }
+
+/** How long berth waits for one answer from the engine unless told otherwise (`--engine-timeout`). */
+export const DEFAULT_ENGINE_TIMEOUT_MS = 60_000;
 
 /** The endpoint as a dockerode connection; TLS for tcp:// follows DOCKER_TLS_VERIFY as docker does. */
 function connection(endpoint: string): Dockerode.DockerOptions {
@@ -111,11 +119,25 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
     const status = err.statusCode ? ` (HTTP ${err.statusCode})` : '';
     return new ExternalError('docker', `${what}: ${detail}${status} [${shown}]`, { cause: e });
   };
-  const call = async <T>(what: string, fn: (d: Dockerode) => Promise<T>): Promise<T> => {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_ENGINE_TIMEOUT_MS;
+  const noAnswer = (what: string, ms: number) =>
+    new ExternalError(
+      'docker',
+      `the Docker engine at ${opts.label ?? `${endpoint} (DOCKER_HOST)`} did not answer within ${seconds(ms)} (${what}); ` +
+        `--engine-timeout sets the limit`,
+    );
+  /** One request to the engine, bounded in time, every failure an ExternalError naming the engine. */
+  const call = async <T>(what: string, fn: (d: Dockerode) => Promise<T>, limitMs = timeoutMs): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      if (Number.isFinite(limitMs)) timer = setTimeout(() => reject(noAnswer(what, limitMs)), limitMs);
+    });
     try {
-      return await fn(await docker());
+      return await Promise.race([docker().then(fn), late]);
     } catch (e) {
       throw fail(what, e);
+    } finally {
+      clearTimeout(timer);
     }
   };
   const isStatus = (e: unknown, ...codes: number[]) => codes.includes((e as EngineApiError).statusCode ?? -1);
@@ -186,42 +208,65 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
       }),
 
     pull: (image, onProgress, signal) =>
-      call(`pull ${image}`, async (d) => {
-        const authconfig = await authFor(image);
-        const pullOpts: Record<string, unknown> = authconfig ? { authconfig } : {};
-        if (signal) pullOpts.abortSignal = signal;
-        const stream = (await d.pull(image, pullOpts)) as NodeJS.ReadableStream;
-        if (signal) {
-          const stop = () =>
-            (stream as unknown as { destroy?: (e?: Error) => void }).destroy?.(new Error('pull cancelled'));
-          if (signal.aborted) stop();
-          else signal.addEventListener('abort', stop, { once: true });
-        }
-        // A failed pull still answers 200: the error arrives as a message inside the stream.
-        let streamError: string | undefined;
-        await new Promise<void>((resolve, reject) => {
-          d.modem.followProgress(
-            stream,
-            (err: Error | null) => (err ? reject(err) : resolve()),
-            (event: PullEvent) => {
-              if (event.error || event.errorDetail) {
-                streamError ??= event.errorDetail?.message ?? event.error;
-                return;
-              }
-              if (onProgress && event.status) {
-                const p: PullProgress = { status: event.status };
-                if (event.id) p.id = event.id;
-                if (event.progressDetail?.current !== undefined) p.current = event.progressDetail.current;
-                if (event.progressDetail?.total !== undefined) p.total = event.progressDetail.total;
-                onProgress(p);
-              }
-            },
-          );
-        });
-        if (streamError) {
-          throw new Error(streamError);
-        }
-      }),
+      call(
+        `pull ${image}`,
+        async (d) => {
+          const authconfig = await authFor(image);
+          const pullOpts: Record<string, unknown> = authconfig ? { authconfig } : {};
+          if (signal) pullOpts.abortSignal = signal;
+          // The request itself gets the usual limit; the transfer after it, its progress watchdog.
+          const stream = (await call(`pull ${image}`, (dd) =>
+            dd.pull(image, pullOpts),
+          )) as NodeJS.ReadableStream;
+          const stop = (why: string) =>
+            (stream as unknown as { destroy?: (e?: Error) => void }).destroy?.(new Error(why));
+          if (signal) {
+            if (signal.aborted) stop('pull cancelled');
+            else signal.addEventListener('abort', () => stop('pull cancelled'), { once: true });
+          }
+          // A pull may take minutes, but not minutes without a word: the engine reports progress
+          // continually, so a silence as long as the engine timeout means it is stuck.
+          let idle: NodeJS.Timeout | undefined;
+          const stillGoing = () => {
+            clearTimeout(idle);
+            idle = setTimeout(
+              () => stop(`no progress for ${seconds(timeoutMs)} (--engine-timeout sets the limit)`),
+              timeoutMs,
+            );
+          };
+          stillGoing();
+          // A failed pull still answers 200: the error arrives as a message inside the stream.
+          let streamError: string | undefined;
+          try {
+            await new Promise<void>((resolve, reject) => {
+              d.modem.followProgress(
+                stream,
+                (err: Error | null) => (err ? reject(err) : resolve()),
+                (event: PullEvent) => {
+                  stillGoing();
+                  if (event.error || event.errorDetail) {
+                    streamError ??= event.errorDetail?.message ?? event.error;
+                    return;
+                  }
+                  if (onProgress && event.status) {
+                    const p: PullProgress = { status: event.status };
+                    if (event.id) p.id = event.id;
+                    if (event.progressDetail?.current !== undefined) p.current = event.progressDetail.current;
+                    if (event.progressDetail?.total !== undefined) p.total = event.progressDetail.total;
+                    onProgress(p);
+                  }
+                },
+              );
+            });
+          } finally {
+            clearTimeout(idle);
+          }
+          if (streamError) {
+            throw new Error(streamError);
+          }
+        },
+        Infinity,
+      ),
 
     create: (spec) =>
       call(`create container ${spec.name}`, async (d) => (await d.createContainer(createOptions(spec))).id),
@@ -241,13 +286,18 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
       }),
 
     stop: (id, timeoutSeconds) =>
-      call(`stop container ${id}`, async (d) => {
-        try {
-          await d.getContainer(id).stop(timeoutSeconds === undefined ? {} : { t: timeoutSeconds });
-        } catch (e) {
-          if (!isStatus(e, 304)) throw e; // already stopped
-        }
-      }),
+      call(
+        `stop container ${id}`,
+        async (d) => {
+          try {
+            await d.getContainer(id).stop(timeoutSeconds === undefined ? {} : { t: timeoutSeconds });
+          } catch (e) {
+            if (!isStatus(e, 304)) throw e; // already stopped
+          }
+        },
+        // The engine answers once the container has stopped: up to its stop timeout (10 s by default).
+        (timeoutSeconds ?? 10) * 1000 + timeoutMs,
+      ),
 
     remove: (id, o) =>
       call(`remove container ${id}`, async (d) => {
@@ -284,6 +334,10 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
       }),
   };
   return { engine, state: (stateOpts) => dockerHostState(docker, call, shown, stateOpts) };
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }
 
 interface PullEvent {

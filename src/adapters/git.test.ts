@@ -7,6 +7,11 @@ import { countGitRuns, gitIn, tempDirs } from '../../test/support/git.js';
 import {
   GitError,
   changedPaths,
+  createCommit,
+  initBorrowingRepo,
+  logFile,
+  lostRace,
+  push,
   cloneBare,
   fetch,
   listBranches,
@@ -206,4 +211,107 @@ test('telling picks the line that explains the failure', () => {
     telling("fatal: unable to access 'https://a:b@h/x/'"),
     "fatal: unable to access 'https://***@h/x/'",
   );
+});
+
+test('createCommit builds a commit without a work tree: exact bytes, kept modes, removals', async () => {
+  const src = repoWith({
+    'services/api.yaml': 'image: a\n',
+    'services/old.yaml': 'image: o\n',
+    'run.sh': '#!/bin/sh\n',
+  });
+  execFileSync('chmod', ['+x', path.join(src, 'run.sh')]);
+  sh(src, 'add', '-A');
+  sh(src, 'commit', '-q', '-m', 'mode');
+  const cache = path.join(tempDir(), 'cache.git');
+  sh(path.dirname(cache), 'clone', '-q', '--bare', src, cache);
+  const priv = path.join(tempDir(), 'priv.git');
+  await initBorrowingRepo(priv, cache);
+  const parent = sh(cache, 'rev-parse', 'HEAD');
+  const commit = await createCommit(priv, {
+    parent,
+    changes: [
+      { path: 'services/api.yaml', content: 'image: b   # kept\r\n' },
+      { path: 'run.sh', content: '#!/bin/sh\necho hi\n', mode: '100755' },
+      { path: 'services/old.yaml', content: null },
+    ],
+    message: 'api: build 2\n\nbody\n',
+    identity: { GIT_AUTHOR_NAME: 'CI', GIT_AUTHOR_EMAIL: 'ci@example.com' },
+  });
+  assert.equal(sh(priv, 'cat-file', '-p', `${commit}:services/api.yaml`), 'image: b   # kept');
+  assert.equal(
+    execFileSync('git', ['cat-file', 'blob', `${commit}:services/api.yaml`], { cwd: priv }).toString(),
+    'image: b   # kept\r\n',
+  );
+  assert.match(sh(priv, 'ls-tree', commit, 'run.sh'), /^100755 /);
+  assert.equal(sh(priv, 'ls-tree', '-r', '--name-only', commit), 'run.sh\nservices/api.yaml');
+  assert.equal(
+    sh(priv, 'log', '-1', '--format=%P|%an <%ae>|%B', commit),
+    `${parent}|CI <ci@example.com>|api: build 2\n\nbody`,
+  );
+  await assert.rejects(
+    createCommit(priv, { parent, changes: [{ path: '../x', content: '' }], message: 'm' }),
+    GitError,
+  );
+});
+
+test('push answers per ref: landed, lost a race, refused by a hook', async () => {
+  const src = repoWith({ 'a.yaml': 'a: 1\n' });
+  const remote = path.join(tempDir(), 'remote.git');
+  sh(path.dirname(remote), 'clone', '-q', '--bare', src, remote);
+  const priv = path.join(tempDir(), 'priv.git');
+  await initBorrowingRepo(priv, remote);
+  const base = sh(remote, 'rev-parse', 'HEAD');
+  const make = (content: string) =>
+    createCommit(priv, { parent: base, changes: [{ path: 'a.yaml', content }], message: content });
+  const first = await make('a: 2\n');
+  const [landed] = await push(priv, remote, [`${first}:refs/heads/main`]);
+  assert.deepEqual([landed?.ok, landed?.ref, lostRace(landed!)], [true, 'refs/heads/main', false]);
+  const second = await make('a: 3\n');
+  const [raced] = await push(priv, remote, [`${second}:refs/heads/main`]);
+  assert.deepEqual(
+    [raced?.ok, raced?.summary, raced?.reason, lostRace(raced!)],
+    [false, '[rejected]', 'non-fast-forward', true],
+  );
+  const hook = path.join(remote, 'hooks', 'pre-receive');
+  writeFileSync(hook, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+  const third = await createCommit(priv, {
+    parent: first,
+    changes: [{ path: 'a.yaml', content: 'a: 4\n' }],
+    message: 'm',
+  });
+  const [hooked] = await push(priv, remote, [`${third}:refs/heads/main`]);
+  assert.deepEqual(
+    [hooked?.ok, hooked?.reason, lostRace(hooked!)],
+    [false, 'pre-receive hook declined', false],
+  );
+  await assert.rejects(
+    push(priv, path.join(tempDir(), 'nowhere.git'), [`${first}:refs/heads/main`]),
+    GitError,
+  );
+});
+
+test('logFile: the first-parent story of one file with its blob after each commit', async () => {
+  const dir = repoWith({ 'services/api.yaml': 'v: 1\n', 'services/web.yaml': 'w: 1\n' });
+  const c1 = sh(dir, 'rev-parse', 'HEAD');
+  sh(dir, 'checkout', '-q', '-b', 'side');
+  writeFileSync(path.join(dir, 'services/api.yaml'), 'v: 2\n');
+  sh(dir, 'commit', '-q', '-am', 'side: v2');
+  sh(dir, 'checkout', '-q', 'main');
+  writeFileSync(path.join(dir, 'services/web.yaml'), 'w: 2\n');
+  sh(dir, 'commit', '-q', '-am', 'web only');
+  sh(dir, 'merge', '-q', '--no-ff', '-m', 'merge side', 'side');
+  const merge = sh(dir, 'rev-parse', 'HEAD');
+  sh(dir, 'rm', '-q', 'services/api.yaml');
+  sh(dir, 'commit', '-q', '-m', 'remove api');
+  const removed = sh(dir, 'rev-parse', 'HEAD');
+  const log = await logFile(dir, 'HEAD', 'services/api.yaml');
+  assert.deepEqual(
+    log.map((e) => [e.commit, e.subject, e.blob]),
+    [
+      [removed, 'remove api', undefined],
+      [merge, 'merge side', sh(dir, 'rev-parse', `${merge}:services/api.yaml`)],
+      [c1, 'init', sh(dir, 'rev-parse', `${c1}:services/api.yaml`)],
+    ],
+  );
+  assert.equal(log[0]?.authorName, 'berth-test');
 });

@@ -7,6 +7,8 @@
  * credential helpers, ~/.ssh/config, insteadOf rewrites, proxies, safe.directory.
  */
 import { execFile, spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { ExternalError } from '../model/errors.js';
 
 /** Network operations may be slow on a bad link, but an agent must never hang forever on one. */
@@ -89,6 +91,11 @@ export interface RunOptions {
   timeoutMs?: number;
   /** What to name in an error message instead of cwd (the user's repo, not our cache dir). */
   label?: string;
+  /**
+   * Variables set for this one run on top of git's usual environment (an author's identity, a
+   * private index file). Set on purpose, so they win over the ones gitEnv() removes.
+   */
+  env?: Record<string, string>;
 }
 
 /** What a finished git process printed. */
@@ -111,7 +118,14 @@ export function runGit(args: string[], opts: RunOptions & { allowExit?: number[]
     execFile(
       'git',
       args,
-      { cwd: opts.cwd, env: gitEnv(), timeout, maxBuffer: MAX_BUFFER, encoding: 'buffer', windowsHide: true },
+      {
+        cwd: opts.cwd,
+        env: opts.env ? { ...gitEnv(), ...opts.env } : gitEnv(),
+        timeout,
+        maxBuffer: MAX_BUFFER,
+        encoding: 'buffer',
+        windowsHide: true,
+      },
       (err, stdout, stderrBuf) => {
         const stderr = stderrBuf.toString('utf8');
         if (!err) return resolve({ stdout, stderr, code: 0 });
@@ -121,13 +135,18 @@ export function runGit(args: string[], opts: RunOptions & { allowExit?: number[]
         }
         let line: string;
         if (e.code === 'ENOENT' && !stderr) line = `cannot run git (${e.message}); is git installed?`;
-        else if (e.killed || e.signal) line = `timed out after ${Math.round(timeout / 1000)}s`;
+        else if (e.killed || e.signal)
+          line = `no answer within ${formatSeconds(timeout)} (it was stopped; --git-timeout sets the limit)`;
         else if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') line = 'output too large';
         else line = telling(stderr || e.message);
         reject(new GitError(command, where, line, { cause: err }));
       },
     );
   });
+}
+
+function formatSeconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }
 
 /** Run git and return its stdout as text, trailing newline removed. */
@@ -401,4 +420,225 @@ export async function changedPaths(dir: string, opts: Partial<RunOptions> = {}):
     }
   }
   return paths;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing to a state repo (the CI side: set-image, rollback, promote). berth never edits a
+// checkout: it builds commits with plumbing in a private bare repository that borrows the cached
+// clone's objects, and pushes them. Nothing is shared between runs but content-addressed objects.
+
+/**
+ * Create a bare repository at `dir` (absent or empty) that reads objects from the repository at
+ * `borrowFrom` (a git dir) as an alternate: a private place to build commits without copying an
+ * object, and without an index or work tree any other run could touch.
+ */
+export async function initBorrowingRepo(
+  dir: string,
+  borrowFrom: string,
+  opts: Partial<RunOptions> = {},
+): Promise<void> {
+  await runGit(['init', '--bare', '--quiet', '--', dir], { ...opts, cwd: path.dirname(dir) });
+  await fsp.writeFile(
+    path.join(dir, 'objects', 'info', 'alternates'),
+    path.join(borrowFrom, 'objects') + '\n',
+  );
+}
+
+/** One file to write or delete in a commit. */
+export interface FileChange {
+  /** Path from the repository root, `/`-separated. */
+  path: string;
+  /** The new content, byte for byte, or null to delete the file. */
+  content: string | null;
+  /** Git file mode; default 100644. Pass the file's own mode when editing it. */
+  mode?: string;
+}
+
+/** What a new commit holds and says. */
+export interface NewCommit {
+  /** The commit it follows; its tree is where `changes` start from. */
+  parent: string;
+  changes: FileChange[];
+  message: string;
+  /**
+   * GIT_AUTHOR_* / GIT_COMMITTER_* (and _DATE) for this commit only; whatever is not set comes
+   * from the process environment or git's config, as for `git commit`.
+   */
+  identity?: Record<string, string>;
+}
+
+/**
+ * Build one commit in the bare repository `gitDir` without a work tree: blobs from the new
+ * contents (written unfiltered, so bytes stay exact), a tree from the parent's with the changes
+ * applied (in a private index file), and the commit. Returns its id; nothing is pushed.
+ */
+export async function createCommit(
+  gitDir: string,
+  c: NewCommit,
+  opts: Partial<RunOptions> = {},
+): Promise<string> {
+  const run = { ...opts, cwd: gitDir };
+  for (const ch of c.changes) {
+    if (!ch.path || ch.path.startsWith('-') || ch.path.startsWith('/') || ch.path.split('/').includes('..')) {
+      throw new GitError(
+        'update-index',
+        redact(opts.label ?? gitDir),
+        `refusing path ${JSON.stringify(ch.path)}`,
+      );
+    }
+  }
+  const scratch = await fsp.mkdtemp(path.join(gitDir, 'berth-'));
+  try {
+    const writes = c.changes.filter((ch) => ch.content !== null);
+    const files = await Promise.all(
+      writes.map(async (ch, i) => {
+        const f = path.join(scratch, String(i));
+        await fsp.writeFile(f, ch.content as string);
+        return f;
+      }),
+    );
+    const oids = files.length
+      ? (await text(['hash-object', '-w', '--no-filters', '--', ...files], run)).split('\n')
+      : [];
+    const index = { GIT_INDEX_FILE: path.join(scratch, 'index') };
+    await runGit(['read-tree', `${c.parent}^{tree}`], { ...run, env: index });
+    const args = ['update-index', '--add'];
+    writes.forEach((ch, i) => args.push('--cacheinfo', `${ch.mode ?? '100644'},${oids[i]},${ch.path}`));
+    const removed = c.changes.filter((ch) => ch.content === null).map((ch) => ch.path);
+    if (removed.length) args.push('--force-remove', ...removed);
+    // --force-remove wants a work tree, though it never looks at one: give it the empty scratch dir.
+    await runGit(args, { ...run, env: { ...index, GIT_DIR: gitDir, GIT_WORK_TREE: scratch } });
+    const tree = await text(['write-tree'], { ...run, env: index });
+    return await text(['commit-tree', tree, '-p', c.parent, '-m', c.message], {
+      ...run,
+      ...(c.identity ? { env: c.identity } : {}),
+    });
+  } finally {
+    await fsp.rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** How the remote answered for one ref of a push (`git push --porcelain`). */
+export interface PushedRef {
+  /** The remote ref, e.g. `refs/heads/staging`. */
+  ref: string;
+  /** True when the remote took it (or already had it). */
+  ok: boolean;
+  /** git's summary: `[rejected]`, `[remote rejected]`, `abc..def`, `[up to date]`. */
+  summary: string;
+  /** The reason in parentheses, e.g. `fetch first`, `pre-receive hook declined`. */
+  reason?: string;
+}
+
+/**
+ * Push `refspecs` (`<commit>:refs/heads/<branch>`, `+` to force) from `gitDir` to `url`. A ref
+ * the remote refused is an answer, not an exception (the caller decides whether it was a race);
+ * a push that could not happen at all (unreachable, no permission) throws GitError.
+ */
+export async function push(
+  gitDir: string,
+  url: string,
+  refspecs: string[],
+  opts: Omit<RunOptions, 'cwd'> = {},
+): Promise<PushedRef[]> {
+  const { stdout, stderr, code } = await runGit(['push', '--porcelain', '--', url, ...refspecs], {
+    timeoutMs: NETWORK_TIMEOUT_MS,
+    label: url,
+    ...opts,
+    cwd: gitDir,
+    allowExit: [1],
+  });
+  const refs: PushedRef[] = [];
+  for (const line of stdout.toString('utf8').split('\n')) {
+    // "<flag>\t<from>:<to>\t<summary> (<reason>)"
+    const m = /^([ +\-*=!])\t[^\t]*:([^\t]+)\t([^(]*?)(?: \((.*)\))?$/.exec(line);
+    if (!m) continue;
+    const r: PushedRef = { ref: m[2]!, ok: m[1] !== '!', summary: m[3]!.trim() };
+    if (m[4] !== undefined) r.reason = redact(m[4]);
+    refs.push(r);
+  }
+  if (code !== 0 && refs.length === 0) {
+    throw new GitError(redact(`push ${refspecs.join(' ')}`), redact(opts.label ?? url), telling(stderr));
+  }
+  return refs;
+}
+
+/**
+ * Whether a refused ref lost a race with another writer (fetch and try again) rather than being
+ * refused for good (a protected branch, a hook, no permission).
+ */
+export function lostRace(r: PushedRef): boolean {
+  if (r.ok) return false;
+  const why = `${r.summary} ${r.reason ?? ''}`;
+  return /fetch first|non-fast-forward|stale info|cannot lock ref|failed to update ref|incorrect old value|is at [0-9a-f]+ but expected/i.test(
+    why,
+  );
+}
+
+/** Whether commit `a` is `b` or one of its ancestors. */
+export async function isAncestor(
+  cwd: string,
+  a: string,
+  b: string,
+  opts: Partial<RunOptions> = {},
+): Promise<boolean> {
+  const { code } = await runGit(['merge-base', '--is-ancestor', a, b], { ...opts, cwd, allowExit: [1] });
+  return code === 0;
+}
+
+/** One commit that changed a file, from `logFile`. */
+export interface FileCommit {
+  commit: string;
+  authorName: string;
+  authorEmail: string;
+  /** ISO 8601, as the commit records it. */
+  authorDate: string;
+  committerName: string;
+  committerDate: string;
+  subject: string;
+  /** The file's blob after this commit; undefined when the commit deleted it. */
+  blob?: string;
+}
+
+/**
+ * The commits on `rev`'s first-parent line that changed `file`, newest first, with the file's
+ * blob after each: the story of one file as it entered that branch (a merge counts as the commit
+ * that brought its changes in). One git process, however long the history.
+ */
+export async function logFile(
+  cwd: string,
+  rev: string,
+  file: string,
+  opts: Partial<RunOptions> & { limit?: number } = {},
+): Promise<FileCommit[]> {
+  if (rev.startsWith('-')) throw new GitError(`log ${rev}`, redact(opts.label ?? cwd), 'not a revision');
+  const args = ['log', '--first-parent', '-m', '--raw', '--no-abbrev', '--no-renames'];
+  args.push('--format=%x1e%H%x1f%an%x1f%ae%x1f%aI%x1f%cn%x1f%cI%x1f%s');
+  if (opts.limit !== undefined) args.push(`--max-count=${opts.limit}`);
+  args.push(rev, '--', file);
+  const out = await text(args, { ...opts, cwd });
+  const entries: FileCommit[] = [];
+  for (const rec of out.split('\x1e')) {
+    if (!rec.trim()) continue;
+    const [head, ...rest] = rec.split('\n');
+    const [commit, authorName, authorEmail, authorDate, committerName, committerDate, subject] = (
+      head ?? ''
+    ).split('\x1f');
+    if (!commit) continue;
+    const e: FileCommit = {
+      commit,
+      authorName: authorName ?? '',
+      authorEmail: authorEmail ?? '',
+      authorDate: authorDate ?? '',
+      committerName: committerName ?? '',
+      committerDate: committerDate ?? '',
+      subject: subject ?? '',
+    };
+    // ":100644 100644 <old> <new> M\t<path>"; the new id is all zeros when the file was deleted.
+    const raw = rest.find((l) => l.startsWith(':'));
+    const blob = raw?.split('\t')[0]?.split(' ')[3];
+    if (blob && !/^0+$/.test(blob)) e.blob = blob;
+    entries.push(e);
+  }
+  return entries;
 }

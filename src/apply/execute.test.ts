@@ -12,27 +12,14 @@ import type { Operation, Plan } from '../model/plan.js';
 import type { RotationPlan } from '../model/rotation.js';
 import type { ServiceSpec } from '../model/service.js';
 import { executePlan, type ExecuteDeps } from './execute.js';
+import { serviceSpec } from '../../test/support/specs.js';
 
 // The executor against in-memory fakes that fail on any call they were not meant to get: it
 // carries out exactly what the plan lists, in order, and nothing else. The real engine's part
 // is in test/cli (apply, rollout, kill) and src/adapters/docker.test.ts.
 
 function spec(name: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    name,
-    image: `reg/${name}:2`,
-    env: { PORT: '1' },
-    volumes: [],
-    labels: {},
-    networkMode: 'host',
-    restartPolicy: 'always',
-    init: true,
-    logOptions: {},
-    pull: 'always',
-    drain: false,
-    file: `services/${name}.yaml`,
-    ...over,
-  };
+  return serviceSpec(name, { image: `reg/${name}:2`, env: { PORT: '1' }, ...over });
 }
 
 function recreate(name: string, over: Partial<ServiceSpec> = {}): Operation {

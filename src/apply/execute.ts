@@ -3,6 +3,7 @@ import type { HostFiles } from '../adapters/fs.js';
 import type { DrainMarker } from '../adapters/host-state.js';
 import { CancelledError } from '../model/errors.js';
 import type { Operation, Plan } from '../model/plan.js';
+import type { LeasePlan } from '../model/rotation.js';
 import type { ServiceSpec } from '../model/service.js';
 import { asideName } from '../model/labels.js';
 import { failpoint } from './failpoint.js';
@@ -27,6 +28,8 @@ export interface ExecuteDeps {
   reporter?: Reporter;
   /** The state repo as the user named it, for the record. */
   repo: string;
+  /** Who applied it, in which environment, as part of which deploy: for the record. */
+  meta?: ApplyMeta;
   /** How many services change at once (default 4). */
   parallel?: number;
   /** The host's load balancer: needed when the plan takes the host out of rotation. */
@@ -38,12 +41,35 @@ export interface ExecuteDeps {
   signal?: AbortSignal;
 }
 
+/** What the record keeps about who applied the plan, besides the plan itself. */
+export interface ApplyMeta {
+  /** `berth apply`, `berth agent`, `berth deploy`. */
+  command?: string;
+  /** The environment's name. */
+  env?: string;
+  /** Shared by the hosts' applies of one deploy. */
+  deployId?: string;
+}
+
 /** How this host leaves and rejoins rotation: the provider, the host as it knows it, the marker. */
 export interface RotationDeps {
   provider: DrainProvider;
   target: DrainTarget;
   timeoutMs: number;
   marker: DrainMarker;
+  /**
+   * Take the lease the plan names (waiting as long as the caller allows), needed when the plan
+   * has one; it rejects when none can be had, and the host then does not drain.
+   */
+  takeLease?: (lease: LeasePlan, signal?: AbortSignal) => Promise<RotationLease>;
+}
+
+/** A lease the host holds while it is out of rotation. */
+export interface RotationLease {
+  /** Give it back: the host is in rotation again. */
+  release(): Promise<void>;
+  /** Keep it until it lapses: the host could not be put back, so it still counts as out. */
+  abandon(): void;
 }
 
 const DEFAULT_PARALLEL = 4;
@@ -90,6 +116,8 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
   const rotation = plan.rotation;
   const lb = deps.rotation;
   if (rotation && !lb) throw new Error('bug: the plan changes rotation but no load balancer was given');
+  if (rotation?.lease && !lb?.takeLease)
+    throw new Error('bug: the plan takes a lease but no lease keeper was given');
   const iso = () => deps.now().toISOString();
   const applyId = await deps.store.beginApply({
     host: plan.host,
@@ -97,6 +125,7 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
     ref: plan.ref,
     repo: deps.repo,
     startedAt: iso(),
+    ...deps.meta,
   });
 
   const record: Recorder = async (service, kind, detail, work) => {
@@ -145,10 +174,40 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
   }
   if (plan.pulls.length) failpoint('after-pull');
 
-  // 2. Out of rotation. The marker goes first, so a crash from here on is put right by the
-  // next apply; a failed drain puts back the state the plan recorded and stops.
+  // 2. Out of rotation. The lease first: without it the host does not drain and nothing
+  // changes. Then the marker, so a crash from here on is put right by the next apply; a failed
+  // drain puts back the state the plan recorded and stops.
+  let lease: RotationLease | undefined;
   if (rotation?.drain && lb) {
     if (signal?.aborted) return cancelled();
+    if (rotation.lease) {
+      const wanted = rotation.lease;
+      const take = lb.takeLease!;
+      const took = await record(lb.target.host, 'lease', { cause: wanted.cause }, async () => {
+        lease = await take(wanted, signal);
+      });
+      if (!took.ok) {
+        // A host an interrupted apply left out goes back, as after a failed drain.
+        let back = '';
+        if (rotation.alreadyOut) {
+          const prev = rotation.previous;
+          const restored = await record(
+            lb.target.host,
+            'restore',
+            { cause: `no lease; back to ${prev}` },
+            () => lb.provider.restore(lb.target, prev),
+          );
+          if (restored.ok) await lb.marker.clear();
+          else back = `; putting it back to ${prev} failed: ${restored.message}`;
+        }
+        if (signal?.aborted) return cancelled();
+        return finish(
+          'failed',
+          `${lb.target.host} could not take a lease to leave rotation, so it was not drained and nothing ` +
+            `was changed; the old containers keep serving (${took.message})${back}`,
+        );
+      }
+    }
     await lb.marker.write(rotation.previous);
     const drained = await record(lb.target.host, 'drain', { cause: rotation.drain.cause }, () =>
       lb.provider.drain(lb.target, { timeoutMs: lb.timeoutMs, signal }),
@@ -162,7 +221,10 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
         { cause: `drain failed; back to ${back}` },
         () => lb.provider.restore(lb.target, back),
       );
-      if (restored.ok) await lb.marker.clear();
+      if (restored.ok) {
+        await lb.marker.clear();
+        await lease?.release();
+      } else lease?.abandon();
       if (signal?.aborted) return cancelled();
       return finish(
         'failed',
@@ -233,9 +295,15 @@ export async function executePlan(plan: Plan, deps: ExecuteDeps): Promise<ApplyO
     const { ok: rejoined } = await record(lb.target.host, rejoin.kind, { cause: rejoin.cause }, () =>
       rejoin.kind === 'undrain' ? lb.provider.undrain(lb.target) : lb.provider.restore(lb.target, back),
     );
-    if (rejoined) await lb.marker.clear();
-    else failed.push(`${lb.target.host}: could not put it back into the load balancer`);
-  }
+    if (rejoined) {
+      await lb.marker.clear();
+      await lease?.release();
+    } else {
+      // Still out of rotation: its lease keeps counting until it lapses.
+      lease?.abandon();
+      failed.push(`${lb.target.host}: could not put it back into the load balancer`);
+    }
+  } else await lease?.release();
   if (signal?.aborted) {
     const left = queue.map(([s]) => s);
     const why = [

@@ -1,39 +1,48 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { CancelledError, ConfigError, ExternalError, HostBusyError, UsageError } from '../model/errors.js';
-import { registerApply } from './commands/apply.js';
-import { registerDeploy } from './commands/deploy.js';
-import { registerStatus } from './commands/status.js';
-import { registerWait } from './commands/wait.js';
-import { registerHistory } from './commands/history.js';
-import { registerPlan } from './commands/plan.js';
-import { registerRender } from './commands/render.js';
-import { registerSecret } from './commands/secret.js';
-import { registerValidate } from './commands/validate.js';
 import { EXIT, ExitError } from './exit.js';
 
-function program(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Every command, in the order `--help` lists them, each loaded only when needed: a run of one
+ * command loads that command's modules alone, so `set-image` in a CI job never pays for the
+ * engine client, the record or the secrets code, and `apply` not for the CI side.
+ */
+const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
+  ['validate', async () => (await import('./commands/validate.js')).registerValidate],
+  ['render', async () => (await import('./commands/render.js')).registerRender],
+  ['plan', async () => (await import('./commands/plan.js')).registerPlan],
+  ['apply', async () => (await import('./commands/apply.js')).registerApply],
+  ['deploy', async () => (await import('./commands/deploy.js')).registerDeploy],
+  ['status', async () => (await import('./commands/status.js')).registerStatus],
+  ['wait', async () => (await import('./commands/wait.js')).registerWait],
+  ['history', async () => (await import('./commands/history.js')).registerHistory],
+  ['secret', async () => (await import('./commands/secret.js')).registerSecret],
+  ['set-image', async () => (await import('./commands/set-image.js')).registerSetImage],
+  ['rollback', async () => (await import('./commands/rollback.js')).registerRollback],
+  ['diff', async () => (await import('./commands/diff.js')).registerDiff],
+  ['promote', async () => (await import('./commands/promote.js')).registerPromote],
+  ['smoke', async () => (await import('./commands/smoke.js')).registerSmoke],
+];
+
+async function program(argv: string[]): Promise<Command> {
   const p = new Command('berth')
     .description('GitOps continuous delivery for plain Docker hosts')
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  registerValidate(p);
-  registerRender(p);
-  registerPlan(p);
-  registerApply(p);
-  registerDeploy(p);
-  registerStatus(p);
-  registerWait(p);
-  registerHistory(p);
-  registerSecret(p);
+  // `berth CMD ...` needs CMD alone; `berth --help`, `berth help CMD` or a typo need them all.
+  const one = COMMANDS.find(([name]) => name === argv[2]);
+  for (const [, load] of one ? [one] : COMMANDS) (await load())(p);
   return p;
 }
 
 /** The one place berth decides its exit code. */
 async function main(argv: string[]): Promise<number> {
   try {
-    await program().parseAsync(argv);
+    await (await program(argv)).parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (e) {
     if (e instanceof ExitError) return e.code;

@@ -95,6 +95,8 @@ function field<
 type PresenceOf<D, R> = [R] extends [true] ? 'required' : [D] extends [undefined] ? 'optional' : 'defaulted';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Linux's MAX_ARG_STRLEN: one `NAME=value` given to a process, NUL included. */
+const MAX_ENV_ENTRY_BYTES = 131_072;
 const RESTART = /^(?:no|always|unless-stopped|on-failure(?::\d+)?)$/;
 
 const image = z
@@ -193,13 +195,28 @@ export const SERVICE_FIELDS = {
   }),
   env_vars: field({
     spec: 'env',
-    schema: z.record(
-      z.string().regex(ENV_NAME, {
-        error: (iss) =>
-          `invalid env name ${JSON.stringify(iss.input)}: use letters, digits and "_", not starting with a digit`,
+    schema: z
+      .record(
+        z.string().regex(ENV_NAME, {
+          error: (iss) =>
+            `invalid env name ${JSON.stringify(iss.input)}: use letters, digits and "_", not starting with a digit`,
+        }),
+        stringish(),
+      )
+      .superRefine((env, ctx) => {
+        for (const [k, v] of Object.entries(env)) {
+          const bytes = Buffer.byteLength(`${k}=${v}`) + 1;
+          if (bytes > MAX_ENV_ENTRY_BYTES) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [k],
+              message:
+                `${k}=… is ${bytes} bytes; Linux gives a process environment entries of at most ` +
+                `${MAX_ENV_ENTRY_BYTES} bytes (NAME=value and its end), so the container could not start`,
+            });
+          }
+        }
       }),
-      stringish(),
-    ),
     description: 'Environment written to the env file; any change recreates the container.',
     default: {},
     merge: 'keys',

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { ConfigIssue } from '../model/errors.js';
+import { kindOf as kindOfValue } from '../model/kind.js';
 import { issueAt, type YamlFile, type YamlPath } from './yaml-file.js';
 
 type Path = (string | number)[];
@@ -11,15 +12,9 @@ export function byPosition(a: ConfigIssue, b: ConfigIssue): number {
   return (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0);
 }
 
-/** A value's kind in the words of a YAML file. */
+/** A value's kind, with the details a config message needs (`an integer`, `a boolean (true)`). */
 export function kindOf(v: unknown): string {
-  if (v === null) return 'null (an empty value)';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a map';
-  if (typeof v === 'string') return 'a string';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
-  if (typeof v === 'boolean') return `a boolean (${v})`;
-  return typeof v;
+  return kindOfValue(v, { detail: true });
 }
 
 const EXPECTED: Record<string, string> = {

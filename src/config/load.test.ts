@@ -494,7 +494,7 @@ test('berth.yaml: settings, environments and smoke checks', () => {
       'smoke:',
       '  staging:',
       '    - { url: "https://staging.example.com/health", status: 200 }',
-      '    - { url: "https://staging.example.com/" }',
+      '    - { url: "https://staging.example.com/", body: Welcome, timeout: 2.5s }',
       'inventory: { source: static }',
       '',
     ].join('\n'),
@@ -517,22 +517,26 @@ test('berth.yaml: settings, environments and smoke checks', () => {
     rollout: { batch: 1, maxUnavailable: 1 },
     smoke: {
       staging: [
-        { url: 'https://staging.example.com/health', status: 200 },
-        { url: 'https://staging.example.com/', status: 200 },
+        { url: 'https://staging.example.com/health', status: 200, timeoutMs: 10_000 },
+        { url: 'https://staging.example.com/', status: 200, body: 'Welcome', timeoutMs: 2_500 },
       ],
     },
     inventory: { source: 'static' },
   });
 });
 
-test('berth.yaml: rollout.batch is read (a number or a percentage); max_unavailable is refused until built', () => {
-  assert.deepEqual(report({ 'berth.yaml': 'project: shop\nrollout: { batch: 2, max_unavailable: 1 }\n' }), [
-    'berth.yaml:2:22 rollout.max_unavailable: max_unavailable is not available in this version of berth (`berth deploy` changes rollout.batch hosts at once); remove it',
-  ]);
+test('berth.yaml: rollout.batch and max_unavailable are read (a number or a percentage)', () => {
+  assert.deepEqual(
+    report({ 'berth.yaml': 'project: shop\nrollout: { batch: 2, max_unavailable: 1 }\n' }),
+    [],
+  );
   const settings = (text: string) =>
     loadStateRepo({ files: new Map([['berth.yaml', text]]), ref: 'main' }).repo?.settings?.rollout;
   assert.deepEqual(settings('rollout: { batch: 3 }\n'), { batch: 3, maxUnavailable: 1 });
-  assert.deepEqual(settings("rollout: { batch: '25%' }\n"), { batch: '25%', maxUnavailable: 1 });
+  assert.deepEqual(settings("rollout: { batch: '25%', max_unavailable: '50%' }\n"), {
+    batch: '25%',
+    maxUnavailable: '50%',
+  });
   assert.deepEqual(report({ 'berth.yaml': "rollout: { batch: '0%' }\n" }), [
     'berth.yaml:1:19 rollout.batch: "0%" is not a number of hosts or a percentage from 1% to 100%',
   ]);
@@ -678,4 +682,35 @@ test('env_dir may not be a system folder; berth.* labels are reserved in any cas
   );
   assert.deepEqual(report({ 'berth.yaml': 'env_dir: /usr/./local//\n' }).length, 1);
   assert.deepEqual(report({ 'berth.yaml': 'env_dir: /etc/berth/env\n' }), []);
+});
+
+test('rollout: max_unavailable is a number of hosts or a percentage; lease_expiry a duration', () => {
+  const settings = (yaml: string) =>
+    load({ 'berth.yaml': yaml, 'services/aa.yaml': 'image: a\n' }).repo?.settings;
+  assert.deepEqual(settings('rollout: { max_unavailable: 25% }\n')?.rollout, {
+    batch: 1,
+    maxUnavailable: '25%',
+  });
+  assert.deepEqual(settings('rollout: { max_unavailable: 2, lease_expiry: 1m }\n')?.rollout, {
+    batch: 1,
+    maxUnavailable: 2,
+    leaseExpiryMs: 60_000,
+  });
+  const errors = (yaml: string) => report({ 'berth.yaml': yaml, 'services/aa.yaml': 'image: a\n' });
+  assert.match(
+    errors('rollout: { max_unavailable: 0 }\n').join('\n'),
+    /berth\.yaml:1:29 rollout\.max_unavailable: .*at least 1/,
+  );
+  assert.match(
+    errors('rollout: { max_unavailable: 150% }\n').join('\n'),
+    /rollout\.max_unavailable: .*"150%" is not a number of hosts or a percentage from 1% to 100%/,
+  );
+  assert.match(
+    errors('rollout: { lease_expiry: 500ms }\n').join('\n'),
+    /rollout\.lease_expiry: lease_expiry must be at least 1s/,
+  );
+  assert.match(
+    errors('rollout: { lease_expiry: soon }\n').join('\n'),
+    /rollout\.lease_expiry: invalid duration "soon"/,
+  );
 });

@@ -31,6 +31,7 @@ const INVENTORY_FILE = 'inventory.yaml';
 const DEFAULT_ENV_DIR = '/etc/berth/env';
 const DEFAULT_SECRETS_DIR = '/etc/berth/secrets';
 const DEFAULT_SERVICES_DIR = 'services';
+const DEFAULT_SMOKE_TIMEOUT_MS = 10_000;
 
 const FIELDS = new Map<string, ServiceField>(FIELD_LIST);
 
@@ -47,6 +48,19 @@ const SERVICE_KEYS = new Set(Object.keys(serviceSchema.shape));
 
 function isMapValue(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * The top-level key of a service file written in the reference design's keyed form (one key
+ * holding the service's fields), or undefined for the canonical form. The one rule for telling
+ * the two apart: the loader reads by it, and `set-image` edits by it.
+ */
+export function keyedFormKey(data: Record<string, unknown>): string | undefined {
+  const keys = Object.keys(data);
+  const only = keys.length === 1 ? keys[0]! : undefined;
+  if ('image' in data || only === undefined || SERVICE_KEYS.has(only) || !isMapValue(data[only]))
+    return undefined;
+  return only;
 }
 
 /** One service file after its own checks. */
@@ -147,17 +161,6 @@ function loadBerth(content: string | undefined, issues: ConfigIssue[]): LoadedBe
   }
   const config = result.data;
   checkEnvironments(y, config, issues);
-  // A setting whose feature is not here yet is refused, never read and ignored.
-  if (config.rollout?.max_unavailable !== undefined) {
-    issues.push(
-      issueAt(
-        y,
-        ['rollout', 'max_unavailable'],
-        'max_unavailable is not available in this version of berth (`berth deploy` changes rollout.batch hosts at once); remove it',
-        { at: 'key' },
-      ),
-    );
-  }
   return { config, yaml: y, servicesDir };
 }
 
@@ -311,11 +314,8 @@ function loadServiceFile(
     return undefined;
   }
 
-  const keys = Object.keys(data);
-  const only = keys.length === 1 ? keys[0]! : undefined;
-  const keyed = !('image' in data) && only !== undefined && !SERVICE_KEYS.has(only) && isMapValue(data[only]);
-
-  if (keyed) {
+  const only = keyedFormKey(data);
+  if (only !== undefined) {
     const body = data[only] as Record<string, unknown>;
     const s: LoadedService = { file, yaml: y, prefix: [only] };
     if (typeof body.name === 'string') {
@@ -507,7 +507,12 @@ function toSettings(b: BerthInput, servicesDir: string): RepoSettings {
   }
   const smoke: RepoSettings['smoke'] = {};
   for (const [env, checks] of Object.entries(b.smoke ?? {})) {
-    smoke[env] = checks.map((c) => ({ url: c.url, status: c.status ?? 200 }));
+    smoke[env] = checks.map((c) => ({
+      url: c.url,
+      status: c.status ?? 200,
+      ...(c.body !== undefined ? { body: c.body } : {}),
+      timeoutMs: c.timeout ?? DEFAULT_SMOKE_TIMEOUT_MS,
+    }));
   }
   const settings: RepoSettings = {
     servicesDir,
@@ -515,7 +520,8 @@ function toSettings(b: BerthInput, servicesDir: string): RepoSettings {
     environments,
     rollout: {
       batch: (b.rollout?.batch ?? 1) as RepoSettings['rollout']['batch'],
-      maxUnavailable: b.rollout?.max_unavailable ?? 1,
+      maxUnavailable: (b.rollout?.max_unavailable ?? 1) as RepoSettings['rollout']['maxUnavailable'],
+      ...(b.rollout?.lease_expiry !== undefined ? { leaseExpiryMs: b.rollout.lease_expiry } : {}),
     },
     smoke,
     inventory: b.inventory ? { ...b.inventory } : { source: 'static' },

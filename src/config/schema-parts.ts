@@ -4,6 +4,10 @@ import { parseDuration, splitCommand } from './values.js';
 // The zod building blocks that both the service field table (fields.ts) and the other files'
 // schemas (schema.ts) are made of.
 
+// A berth process parses each schema a few hundred times at most and then exits; generating and
+// compiling a specialised parser for every object schema (zod's default) costs more than it saves.
+z.config({ jitless: true });
+
 const SINGLE_LINE = /^[^\n\r\0]*$/;
 
 /** Whether a string holds a template; such values are checked when rendered, not here. */

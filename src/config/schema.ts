@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FIELD_LIST, type FieldKey, type SERVICE_FIELDS, type ServiceField } from './fields.js';
-import { absPath, duration, httpUrl, line, nonEmptyLine, envDirProblem } from './schema-parts.js';
+import { absPath, duration, envDirProblem, hasTemplate, line, nonEmptyLine } from './schema-parts.js';
 
 /** Service names become file names (`<env_dir>/<name>`) and container names. */
 export const SAFE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,62}$/;
@@ -148,20 +148,51 @@ export const berthSchema = z
           )
           .meta({ default: 1 }),
         max_unavailable: z
-          .int()
-          .min(0)
+          .union([
+            z.int().min(1, {
+              error: 'must be at least 1 (0 would keep every change that needs a drain waiting for ever)',
+            }),
+            z.string().regex(/^(?:100|[1-9][0-9]?)%$/, {
+              error: (iss) =>
+                `${JSON.stringify(iss.input)} is not a number of hosts or a percentage from 1% to 100%`,
+            }),
+          ])
           .optional()
-          .describe('Hosts that may be out of rotation at once.')
+          .describe(
+            'Hosts of a group that may be out of rotation at once: a number, or a percentage of the ' +
+              "group's hosts (rounded down, at least 1). Held by leases in the record.",
+          )
           .meta({ default: 1 }),
+        lease_expiry: duration(
+          'How long a lease lasts when its holder stops renewing it (it died), e.g. 30s.',
+        )
+          .refine((ms) => ms >= 1000, { error: 'lease_expiry must be at least 1s' })
+          .optional()
+          .meta({ default: '30s' }),
       })
       .optional()
-      .describe('How `berth deploy` walks the fleet.'),
+      .describe('How changes roll across the fleet.'),
     smoke: z
       .record(
         envName(),
         z.array(
           z.strictObject({
-            url: httpUrl().describe('URL to request.'),
+            url: line()
+              .superRefine((s, ctx) => {
+                // Smoke checks run from CI, where there is no host to render a template for.
+                if (hasTemplate(s)) {
+                  ctx.addIssue({
+                    code: 'custom',
+                    message: 'smoke URLs are not templated; write the URL out',
+                  });
+                } else if (!/^https?:\/\/./.test(s) || !URL.canParse(s)) {
+                  ctx.addIssue({
+                    code: 'custom',
+                    message: `${JSON.stringify(s)} is not an http:// or https:// URL`,
+                  });
+                }
+              })
+              .describe('URL to request (GET).'),
             status: z
               .int()
               .min(100)
@@ -169,6 +200,10 @@ export const berthSchema = z
               .optional()
               .describe('Expected HTTP status.')
               .meta({ default: 200 }),
+            body: nonEmptyLine().optional().describe('Text the response body must contain.'),
+            timeout: duration('Longest wait for the whole answer, e.g. 10s.')
+              .optional()
+              .meta({ default: '10s' }),
           }),
         ),
       )

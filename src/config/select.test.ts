@@ -41,6 +41,13 @@ test('with an inventory: services whose hosts: name the host or one of its group
       address: 'app-1',
       envDir: '/srv/env',
       services: [],
+      env: 'production',
+      rollout: {
+        scope: 'production',
+        groups: [{ name: 'app_server', size: 1 }],
+        maxUnavailable: 1,
+        leaseExpiryMs: 30_000,
+      },
     },
   );
   assert.deepEqual(names(desiredForHost(r, 'proxy-01')), ['node-exporter', 'proxy']);
@@ -99,4 +106,32 @@ test('the load balancer is rendered for each host, with per-group and per-host o
   });
   assert.equal(desiredForHost(r, 'app-2').loadBalancer?.settings.server, 'srv2');
   assert.equal(desiredForHost(repo({ 'services/api.yaml': 'image: nginx\n' })).loadBalancer, undefined);
+});
+
+test("a host's leases: one per inventory group (or ungrouped), sized by the group, scoped by project and environment", () => {
+  const r = repo({
+    'services/api.yaml': 'image: api\n',
+    'berth.yaml': 'project: shop\nrollout: { max_unavailable: 50%, lease_expiry: 5s }\n',
+    'inventory.yaml': [
+      'hosts:',
+      '  app-1: { groups: [app_server, eu] }',
+      '  app-2: { groups: [app_server] }',
+      '  app-3: { groups: [app_server, eu] }',
+      '  lone-1:',
+      '  lone-2:',
+      '',
+    ].join('\n'),
+  });
+  assert.deepEqual(desiredForHost(r, 'app-1', { env: 'staging' }).rollout, {
+    scope: 'shop/staging',
+    groups: [
+      { name: 'app_server', size: 3 },
+      { name: 'eu', size: 2 },
+    ],
+    maxUnavailable: '50%',
+    leaseExpiryMs: 5_000,
+  });
+  assert.deepEqual(desiredForHost(r, 'lone-2').rollout?.groups, [{ name: 'ungrouped', size: 2 }]);
+  // Without an inventory the host is alone in its group.
+  assert.deepEqual(desiredForHost(repo(SERVICES)).rollout?.groups, [{ name: 'ungrouped', size: 1 }]);
 });

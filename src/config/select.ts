@@ -1,8 +1,9 @@
 import { ConfigError, UsageError } from '../model/errors.js';
-import type { DesiredState, Inventory, InventoryHost, StateRepo } from '../model/service.js';
+import type { DesiredState, HostRollout, Inventory, InventoryHost, StateRepo } from '../model/service.js';
 import { looksLikeTemplate, parseTemplate } from '../template/parse.js';
 import { renderTemplate, type RenderContext, type SecretAnswer } from '../template/render.js';
-import { renderService, type HostContext } from './templates.js';
+import { mapStrings, renderService, type HostContext } from './templates.js';
+import { dotted } from './yaml-file.js';
 
 /** What templates need beyond the repo and the host. */
 export interface RenderOptions {
@@ -86,6 +87,8 @@ function render(selected: DesiredState, ctx: HostContext, repo?: StateRepo): Des
   if (repo) {
     const lb = loadBalancerFor(repo, ctx);
     if (lb) out.loadBalancer = lb;
+    out.env = ctx.env;
+    out.rollout = rolloutFor(repo, ctx);
   }
   const failed: NonNullable<DesiredState['failed']> = [];
   for (const s of selected.services) {
@@ -98,6 +101,34 @@ function render(selected: DesiredState, ctx: HostContext, repo?: StateRepo): Des
     out.held = failed.map((f) => f.service);
   }
   return out;
+}
+
+/** How long a lease lasts when its holder stops renewing it, unless berth.yaml says otherwise. */
+export const DEFAULT_LEASE_EXPIRY_MS = 30_000;
+/** The group of hosts the inventory puts in no group, as Ansible names it. */
+export const UNGROUPED = 'ungrouped';
+
+/**
+ * The leases this host takes before it leaves rotation: one in each of its inventory groups
+ * (or in `ungrouped`), each capped by `rollout.max_unavailable` of that group's hosts, within the
+ * environment (and berth.yaml's `project`), so staging and production never wait for each other.
+ */
+function rolloutFor(repo: StateRepo, ctx: HostContext): HostRollout {
+  const hosts = repo.inventory?.hosts ?? [];
+  const size = (group: string) =>
+    Math.max(
+      1,
+      hosts.filter((h) => (group === UNGROUPED ? h.groups.length === 0 : h.groups.includes(group))).length,
+    );
+  const names = ctx.host.groups.length ? [...new Set(ctx.host.groups)] : [UNGROUPED];
+  const r = repo.settings?.rollout;
+  const project = repo.settings?.project;
+  return {
+    scope: project ? `${project}/${ctx.env}` : ctx.env,
+    groups: names.map((name) => ({ name, size: size(name) })),
+    maxUnavailable: r?.maxUnavailable ?? 1,
+    leaseExpiryMs: r?.leaseExpiryMs ?? DEFAULT_LEASE_EXPIRY_MS,
+  };
 }
 
 function memo(lookup: (name: string) => SecretAnswer): (name: string) => SecretAnswer {
@@ -122,28 +153,21 @@ function loadBalancerFor(repo: StateRepo, ctx: HostContext): DesiredState['loadB
   const { provider, ...rest } = merged;
   if (typeof provider !== 'string' || provider === '') return undefined;
   const rctx: RenderContext = { host: ctx.host, groups: ctx.groups, env: ctx.env, service: {} };
-  const renderValue = (v: unknown, where: string): unknown => {
-    if (typeof v === 'string') {
-      if (!looksLikeTemplate(v)) return v;
-      const parsed = parseTemplate(v);
-      const r = parsed.ok ? renderTemplate(parsed.template, rctx) : parsed;
-      if (!r.ok) {
-        throw new ConfigError([
-          {
-            file: 'berth.yaml',
-            path: where,
-            message: `${r.error.message} (for host ${ctx.host.name})`,
-            severity: 'error',
-          },
-        ]);
-      }
-      return r.value;
+  const settings = mapStrings(rest, ['load_balancer'], (v, where) => {
+    if (!looksLikeTemplate(v)) return v;
+    const parsed = parseTemplate(v);
+    const r = parsed.ok ? renderTemplate(parsed.template, rctx) : parsed;
+    if (!r.ok) {
+      throw new ConfigError([
+        {
+          file: 'berth.yaml',
+          path: dotted(where),
+          message: `${r.error.message} (for host ${ctx.host.name})`,
+          severity: 'error',
+        },
+      ]);
     }
-    if (Array.isArray(v)) return v.map((x, i) => renderValue(x, `${where}[${i}]`));
-    if (v && typeof v === 'object') {
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renderValue(x, `${where}.${k}`)]));
-    }
-    return v;
-  };
-  return { provider, settings: renderValue(rest, 'load_balancer') as Record<string, unknown> };
+    return r.value;
+  });
+  return { provider, settings: settings as Record<string, unknown> };
 }

@@ -145,17 +145,34 @@ export function checkSettingsTemplates(
   schema: TemplateSchema,
   issues: ConfigIssue[],
 ): void {
-  const walk = (path: YamlPath, v: unknown): void => {
-    if (typeof v === 'string') {
-      if (!looksLikeTemplate(v)) return;
+  for (const [k, v] of Object.entries(settings)) {
+    if (k === 'provider') continue;
+    mapStrings(v, [...base, k], (text, path) => {
+      if (!looksLikeTemplate(text)) return text;
       const src = scalarSource(y, path);
       const noSecret = 'secrets cannot be used in load_balancer settings yet';
-      for (const p of problems(v, schema, false, noSecret))
+      for (const p of problems(text, schema, false, noSecret))
         issues.push(located(src, src.path, p.offset, p.message));
-    } else if (Array.isArray(v)) v.forEach((item, i) => walk([...path, i], item));
-    else if (isMap(v)) for (const [k, item] of Object.entries(v)) walk([...path, k], item);
-  };
-  for (const [k, v] of Object.entries(settings)) if (k !== 'provider') walk([...base, k], v);
+      return text;
+    });
+  }
+}
+
+/**
+ * Every string inside a setting (itself, in lists, in maps at any depth) replaced by `fn`'s
+ * answer, with its path: the one walk for checking templates at validate time and rendering
+ * them for a host.
+ */
+export function mapStrings(
+  v: unknown,
+  path: YamlPath,
+  fn: (text: string, path: YamlPath) => unknown,
+): unknown {
+  if (typeof v === 'string') return fn(v, path);
+  if (Array.isArray(v)) return v.map((item, i) => mapStrings(item, [...path, i], fn));
+  if (isMap(v))
+    return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, mapStrings(item, [...path, k], fn)]));
+  return v;
 }
 
 function located(src: TemplateSource, path: string, offset: number, message: string): ConfigIssue {

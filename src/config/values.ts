@@ -1,4 +1,10 @@
-import { parse as shellParse } from 'shell-quote';
+import { createRequire } from 'node:module';
+import type { parse } from 'shell-quote';
+
+// Loaded on the first command line split, not by every command that reads a duration flag.
+let shellParse: typeof parse | undefined;
+const splitShell: typeof parse = (...args) =>
+  (shellParse ??= (createRequire(import.meta.url)('shell-quote') as { parse: typeof parse }).parse)(...args);
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
@@ -51,7 +57,7 @@ export function splitCommand(line: string): string[] | { error: string } {
       kind === 'd' ? '$' : templates[Number(i)]!,
     );
   const argv: string[] = [];
-  for (const entry of shellParse(masked)) {
+  for (const entry of splitShell(masked)) {
     if (typeof entry === 'string') argv.push(unmask(entry));
     else if ('op' in entry && entry.op === 'glob') argv.push(unmask(entry.pattern));
     else if ('op' in entry) {

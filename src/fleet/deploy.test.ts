@@ -16,7 +16,7 @@ import { ExternalError, HostBusyError } from '../model/errors.js';
 import type { ObservedContainer, ObservedImage } from '../model/observed.js';
 import type { Host } from '../host/target.js';
 import { deployFleet, type DeployRequest, type FleetHostResult } from './deploy.js';
-import { inBatches, parseBatch } from './targets.js';
+import { inBatches, parseBatch } from './batch.js';
 
 /** Every host's engine calls, in the order they happened across the fleet. */
 let journal: string[] = [];

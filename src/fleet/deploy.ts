@@ -34,7 +34,8 @@ import {
   formatIssue,
   type ConfigIssue,
 } from '../model/errors.js';
-import { fleetHosts, inBatches, type BatchSize, type FleetHost } from './targets.js';
+import { inBatches, type BatchSize } from './batch.js';
+import { fleetHosts, type FleetHost } from './targets.js';
 import type { HostOpener } from './open.js';
 
 /**
@@ -107,6 +108,12 @@ export interface DeployOptions {
   parallel?: number;
   /** How long to wait for another berth that holds a host. */
   waitLockMs?: number;
+  /** How long a host waits for a lease to leave rotation (`rollout.max_unavailable`). */
+  leaseWaitMs?: number;
+  /** Shared by every host's apply, so history shows the deploy as one entry. */
+  deployId?: string;
+  /** Where a networked record keeps outcomes while it cannot be reached. */
+  spoolDir?: string;
   /** Hosts reached, planned and pulled for at once. */
   concurrency?: number;
   /** The state repo's warnings, once, before any host is asked. */
@@ -313,6 +320,9 @@ export async function deployFleet(req: DeployRequest, opts: DeployOptions): Prom
             signal,
             parallel: opts.parallel,
             waitLockMs: opts.waitLockMs,
+            leaseWaitMs: opts.leaseWaitMs,
+            deployId: opts.deployId,
+            spoolDir: opts.spoolDir,
             now: opts.now,
           });
           const r = result(h, {

@@ -9,7 +9,7 @@ export type HostOpener = (h: FleetHost) => Promise<Host>;
  * Hosts over SSH, one connection each from `pool`, opened once and kept for the whole run (a
  * `wait` that looks every few seconds reuses them); a host whose connection died is opened anew.
  */
-export function sshOpener(pool: SshPool): HostOpener {
+export function sshOpener(pool: SshPool, opts: { engineTimeoutMs?: number } = {}): HostOpener {
   const open = new Map<string, { host: Promise<Host>; alive: () => boolean }>();
   return (h) => {
     const known = open.get(h.name);
@@ -17,7 +17,7 @@ export function sshOpener(pool: SshPool): HostOpener {
     let alive = () => true;
     const host = pool.connect({ name: h.name, address: h.address, settings: h.ssh }).then((conn) => {
       alive = () => conn.alive();
-      return openSshHost(h, conn);
+      return openSshHost(h, conn, opts);
     });
     const entry = { host, alive: () => alive() };
     open.set(h.name, entry);

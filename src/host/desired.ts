@@ -1,11 +1,12 @@
 import path from 'node:path';
-import { loadStateRepo, type LoadResult } from '../config/load.js';
 import { desiredForHost } from '../config/select.js';
 import { envDirProblem } from '../config/schema-parts.js';
 import { ConfigError, UsageError, type ConfigIssue } from '../model/errors.js';
 import type { DesiredState, StateRepo } from '../model/service.js';
-import { validateLoadBalancer } from '../providers/drain/registry.js';
-import { getInventorySource, validateInventory } from '../providers/inventory/registry.js';
+import { getInventorySource } from '../providers/inventory/registry.js';
+import { loadChecked } from './checked.js';
+
+export { loadChecked };
 import { withSecretDigests } from '../reconcile/secrets.js';
 import { ageSecrets } from '../secrets/age.js';
 import { chainSources } from '../secrets/chain.js';
@@ -26,6 +27,8 @@ export interface SourceRequest {
   ref?: string;
   /** Where cached clones of remote repos live. */
   cacheDir: string;
+  /** Longest a clone or fetch may take (default: the git adapter's). */
+  networkTimeoutMs?: number;
 }
 
 /** What the person or the caller says about this host, over what the repo says. */
@@ -42,22 +45,6 @@ export interface LoadedRepo {
   repo: StateRepo;
   files: RepoFiles;
   warnings: ConfigIssue[];
-}
-
-/**
- * The repo loaded and checked, including the rules that need a plugin registry (load balancer
- * and inventory source settings), which the pure config layer cannot reach.
- */
-export function loadChecked(files: RepoFiles): LoadResult {
-  const result = loadStateRepo(files);
-  const settings = result.repo?.settings;
-  if (!settings) return result;
-  const pluginIssues: ConfigIssue[] = [
-    ...(settings.loadBalancer ? validateLoadBalancer(settings.loadBalancer) : []),
-    ...validateInventory(settings.inventory),
-  ].map((i) => ({ file: 'berth.yaml', path: i.path, message: i.message, severity: 'error' }));
-  if (!pluginIssues.length) return result;
-  return { issues: [...result.issues, ...pluginIssues] };
 }
 
 /** Read the repo at the source's ref and check it; any error stops here, before a host is asked. */

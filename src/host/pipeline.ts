@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { LockInfo } from '../adapters/host-state.js';
 import {
   executePlan,
@@ -9,14 +10,17 @@ import {
 import { CancelledError, type ConfigIssue } from '../model/errors.js';
 import type { ObservedHost } from '../model/observed.js';
 import { hasChanges, type Plan } from '../model/plan.js';
-import type { ObservedRotation } from '../model/rotation.js';
+import { DEFAULT_LEASE_WAIT_MS, type ObservedRotation } from '../model/rotation.js';
 import type { DesiredState } from '../model/service.js';
 import { observeHost } from '../observe/observe.js';
 import { drainTimeoutMs, getProvider } from '../providers/drain/registry.js';
 import type { DrainTarget } from '../providers/drain/types.js';
 import { planHost } from '../reconcile/plan.js';
 import { restartsDrained } from '../reconcile/rotation.js';
-import { openStore } from '../store/registry.js';
+import { takeLease } from '../store/leases.js';
+import { displayStoreLocation, openStore } from '../store/registry.js';
+import { SpooledStore } from '../store/spool.js';
+import type { Store } from '../store/types.js';
 import { desiredFor, loadRepo, type HostOverrides, type LoadedRepo, type SourceRequest } from './desired.js';
 import type { Host } from './target.js';
 
@@ -51,6 +55,11 @@ export interface PipelineReporter extends Reporter {
   warnings(issues: ConfigIssue[]): void;
   /** The plan about to be carried out; called only when it has something to do. */
   planned(plan: Plan): void;
+  /**
+   * Things worth a line while the apply runs: waiting for a lease (and why), the record
+   * unreachable and the outcome kept in the spool, spooled outcomes written later.
+   */
+  notice?(message: string): void;
 }
 
 export const silentPipelineReporter: PipelineReporter = {
@@ -90,11 +99,22 @@ export interface HostOutcome {
   /** One line for people: why it failed, stopped or was blocked. */
   error?: string;
   warnings: ConfigIssue[];
+  /**
+   * Spool files holding this apply's outcome, when the record could not be reached; each is
+   * written to the record by the next berth that reaches it.
+   */
+  spooled?: string[];
 }
 
 export interface ConvergeOptions {
-  /** The deployment record's location (a SQLite path today); opened only when there are changes. */
+  /** The deployment record's location (a SQLite path or a postgres:// URL); opened only when there are changes. */
   store: string;
+  /** Where a networked record keeps outcomes while it cannot be reached (default: under the state dir). */
+  spoolDir?: string;
+  /** Shared by the applies of one deploy across hosts, so history shows them as one entry. */
+  deployId?: string;
+  /** How long to wait for a lease to leave rotation before giving up (default 10 minutes). */
+  leaseWaitMs?: number;
   /** Who is converging, for the lock and the record: `berth apply`, `berth agent`. */
   command: string;
   /** The state repo as the caller named it, for the record. */
@@ -108,8 +128,18 @@ export interface ConvergeOptions {
   now?: () => Date;
 }
 
-/** Read, render, observe and plan; reads only, so it needs no lock. */
-export async function prepareHost(host: Host, req: HostRequest, signal?: AbortSignal): Promise<Prepared> {
+/** What the host should run, read from the repo and rendered for it: no look at the host's containers yet. */
+export interface Wanted {
+  desired: DesiredState;
+  warnings: ConfigIssue[];
+}
+
+/**
+ * Read the repo at its commit and render it for the host (secrets included). Slow network
+ * work (a git fetch) happens here, before the host's lock is taken, so a remote that hangs
+ * never keeps the host locked.
+ */
+export async function wantedFor(host: Host, req: HostRequest, signal?: AbortSignal): Promise<Wanted> {
   const loaded = req.loaded ?? (await loadRepo(req.source, signal));
   const desired = await desiredFor(loaded, host.target.name, {
     env: req.env ?? req.source.env,
@@ -117,6 +147,12 @@ export async function prepareHost(host: Host, req: HostRequest, signal?: AbortSi
     digestKey: () => host.state.digestKey(),
     privateFiles: host.private,
   });
+  return { desired, warnings: loaded.warnings };
+}
+
+/** Observe the host once and plan; reads only. Under the lock when the plan is to be carried out. */
+export async function planFor(host: Host, wanted: Wanted, req: HostRequest): Promise<Prepared> {
+  const { desired } = wanted;
   const opts = { adopt: req.adopt, allowEmpty: req.allowEmpty };
   const [observed, leftover] = await Promise.all([
     observeHost(host.engine, host.files, desired),
@@ -129,7 +165,12 @@ export async function prepareHost(host: Host, req: HostRequest, signal?: AbortSi
     observed.rotation = await observeRotation(desired, leftover);
     plan = planHost(desired, observed, opts);
   }
-  return { desired, observed, plan, warnings: loaded.warnings };
+  return { desired, observed, plan, warnings: wanted.warnings };
+}
+
+/** Read, render, observe and plan; reads only, so it needs no lock. */
+export async function prepareHost(host: Host, req: HostRequest, signal?: AbortSignal): Promise<Prepared> {
+  return planFor(host, await wantedFor(host, req, signal), req);
 }
 
 /** A plan for `berth plan`, and who holds the host now if anyone (the plan may then change). */
@@ -143,8 +184,8 @@ export async function previewHost(
 }
 
 /**
- * Converge the host once: take its lock (so crash recovery and every change happen with no
- * other berth acting on it), plan, and carry the plan out.
+ * Converge the host once: read what it should run, take its lock (so observing, crash recovery
+ * and every change happen with no other berth acting on it), plan, and carry the plan out.
  * @throws HostBusyError when another berth holds the host (after `waitLockMs`).
  */
 export async function convergeHost(
@@ -154,17 +195,25 @@ export async function convergeHost(
 ): Promise<HostOutcome> {
   const reporter = opts.reporter ?? silentPipelineReporter;
   const signal = opts.signal;
+  const wanted = await wantedFor(host, req, signal);
+  reporter.warnings(wanted.warnings);
+  if (signal?.aborted)
+    return {
+      status: 'cancelled',
+      steps: [],
+      error: 'cancelled before anything changed',
+      warnings: wanted.warnings,
+    };
   let lock;
   try {
     lock = await host.state.lock({ command: opts.command }, { waitMs: opts.waitLockMs, signal });
   } catch (e) {
     if (e instanceof CancelledError)
-      return { status: 'cancelled', steps: [], error: e.message, warnings: [] };
+      return { status: 'cancelled', steps: [], error: e.message, warnings: wanted.warnings };
     throw e;
   }
   try {
-    const { plan, desired, warnings } = await prepareHost(host, req, signal);
-    reporter.warnings(warnings);
+    const { plan, desired, warnings } = await planFor(host, wanted, req);
     const base = { plan, warnings, steps: [] as StepResult[] };
     if (plan.blockers.length) {
       return { ...base, status: 'blocked', error: 'the plan is blocked; nothing was applied' };
@@ -172,30 +221,40 @@ export async function convergeHost(
     if (!hasChanges(plan)) return { ...base, status: plan.held.length ? 'held' : 'no-op' };
     if (signal?.aborted) return { ...base, status: 'cancelled', error: 'cancelled before anything changed' };
     reporter.planned(plan);
-    const store = await openStore(opts.store);
+    const store = await openStore(opts.store, {
+      spoolDir: opts.spoolDir,
+      onNotice: (m) => reporter.notice?.(m),
+    });
+    let outcome: HostOutcome | undefined;
     try {
-      const outcome = await executePlan(plan, {
+      const done = await executePlan(plan, {
         engine: host.engine,
         files: host.files,
         store,
         now: opts.now ?? (() => new Date()),
         reporter,
         repo: opts.repoLabel,
+        meta: { command: opts.command, env: req.source.env ?? desired.env, deployId: opts.deployId },
         parallel: opts.parallel,
-        rotation: plan.rotation ? rotationDeps(host, desired) : undefined,
+        rotation: plan.rotation ? rotationDeps(host, desired, store, opts, reporter) : undefined,
         signal,
       });
       const status: HostOutcomeStatus =
-        outcome.result === 'cancelled'
+        done.result === 'cancelled'
           ? 'cancelled'
-          : !outcome.ok
+          : !done.ok
             ? 'failed'
             : plan.held.length
               ? 'held'
               : 'applied';
-      return { ...base, status, steps: outcome.steps, applyId: outcome.applyId, error: outcome.error };
+      outcome = { ...base, status, steps: done.steps, error: done.error };
+      // A negative id is the spool's own: the record has not seen this apply yet.
+      if (done.applyId !== undefined && done.applyId > 0) outcome.applyId = done.applyId;
+      return outcome;
     } finally {
       await store.close();
+      const waiting = store instanceof SpooledStore ? store.pending() : [];
+      if (outcome && waiting.length) outcome.spooled = waiting;
     }
   } finally {
     await lock.release();
@@ -222,12 +281,33 @@ async function observeRotation(desired: DesiredState, leftover: ObservedRotation
   return r;
 }
 
-function rotationDeps(host: Host, desired: DesiredState): RotationDeps {
+export { DEFAULT_LEASE_WAIT_MS };
+
+function rotationDeps(
+  host: Host,
+  desired: DesiredState,
+  store: Store,
+  opts: ConvergeOptions,
+  reporter: PipelineReporter,
+): RotationDeps {
   const target = drainTarget(desired);
+  // The inventory name; a host without one is known by its machine's name, so two of them
+  // never count as one holder.
+  const holder = desired.host ?? hostname();
   return {
     provider: getProvider(desired.loadBalancer!.provider),
     target,
     timeoutMs: drainTimeoutMs(target),
     marker: host.state.drainMarker,
+    takeLease: async (lease, signal) => {
+      if (!store.leases) throw new Error(`the record ${displayStoreLocation(opts.store)} keeps no leases`);
+      const say = (m: string) => reporter.notice?.(`${target.host}: ${m}`);
+      const held = await takeLease(
+        store.leases,
+        { scope: lease.scope, groups: lease.groups, holder, command: opts.command, ttlMs: lease.expiryMs },
+        { waitMs: opts.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS, signal, onWait: say, onTrouble: say },
+      );
+      return { release: () => held.release(), abandon: () => held.abandon() };
+    },
   };
 }

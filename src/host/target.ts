@@ -20,6 +20,8 @@ export interface HostTarget {
   docker: string;
   /** A key file from before host state moved into the engine (see docker-state.ts). */
   legacyKeyFile?: string;
+  /** Longest wait for one answer from the engine (default: the docker adapter's 60 s). */
+  engineTimeoutMs?: number;
 }
 
 /** A host opened for the pipeline: its engine, its state, its files, through one connection. */
@@ -78,7 +80,7 @@ function checkEndpoint(endpoint: string): string {
 
 /** Open a host: nothing is asked of it until the pipeline asks. */
 export function openHost(target: HostTarget): Host {
-  const conn = dockerConnection({ host: target.docker });
+  const conn = dockerConnection({ host: target.docker, timeoutMs: target.engineTimeoutMs });
   return {
     target,
     engine: conn.engine,
@@ -96,10 +98,18 @@ export function openHost(target: HostTarget): Host {
  * an error naming the host before the pipeline starts.
  * @throws ExternalError naming the host.
  */
-export async function openSshHost(t: SshHostTarget, conn: SshConnection): Promise<Host> {
+export async function openSshHost(
+  t: SshHostTarget,
+  conn: SshConnection,
+  opts: { engineTimeoutMs?: number } = {},
+): Promise<Host> {
   const local = await conn.forward(t.dockerSocket);
   const docker = `unix://${local}`;
-  const dc = dockerConnection({ host: docker, label: `${t.dockerSocket} on ${conn.description}` });
+  const dc = dockerConnection({
+    host: docker,
+    label: `${t.dockerSocket} on ${conn.description}`,
+    timeoutMs: opts.engineTimeoutMs,
+  });
   const shells = new RemoteShells(conn);
   shells.warm();
   const engine: Engine = { ...dc.engine, network: sshNetwork(conn, shells) };

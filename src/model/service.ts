@@ -93,6 +93,16 @@ export interface StateRepo {
   settings?: RepoSettings;
 }
 
+/** One smoke check: GET `url`, expect `status` and, if given, `body` somewhere in the answer. */
+export interface SmokeCheck {
+  url: string;
+  status: number;
+  /** Text the response body must contain. */
+  body?: string;
+  /** Longest wait for the whole answer. */
+  timeoutMs: number;
+}
+
 /** Repo-wide settings from berth.yaml that are not per-service. Keys of passthrough records stay as written. */
 export interface RepoSettings {
   project?: string;
@@ -107,10 +117,13 @@ export interface RepoSettings {
   rollout: {
     /** Hosts `berth deploy` changes at once: a number, or a percentage of the hosts deployed (`25%`). */
     batch: number | `${number}%`;
-    maxUnavailable: number;
+    /** Hosts of a group out of rotation at once: a number, or a percentage of the group (`25%`). */
+    maxUnavailable: number | `${number}%`;
+    /** How long a lease lasts without renewal; absent: the default. */
+    leaseExpiryMs?: number;
   };
   /** Environment name -> checks run by `berth smoke`. */
-  smoke: Record<string, Array<{ url: string; status: number }>>;
+  smoke: Record<string, SmokeCheck[]>;
   /** Where hosts come from: `static` (inventory.yaml) or a discovery source with its settings. */
   inventory: { source: 'static' | 'aws-ec2'; [setting: string]: unknown };
 }
@@ -136,4 +149,18 @@ export interface DesiredState {
   held?: string[];
   /** How this host leaves and rejoins rotation: berth.yaml's load_balancer, rendered for the host. */
   loadBalancer?: { provider: string; settings: Record<string, unknown> };
+  /** The environment's name, as templates see it (`env`). */
+  env?: string;
+  /** The groups in which this host takes a lease before it leaves rotation, and their caps. */
+  rollout?: HostRollout;
+}
+
+/** Where a host counts when it leaves rotation: the leases it must hold first. */
+export interface HostRollout {
+  /** The fleet the groups belong to: the environment, after berth.yaml's `project` when set. */
+  scope: string;
+  /** The host's inventory groups (`ungrouped` when it has none), with how many hosts each has. */
+  groups: Array<{ name: string; size: number }>;
+  maxUnavailable: number | `${number}%`;
+  leaseExpiryMs: number;
 }

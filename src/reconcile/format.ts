@@ -11,6 +11,7 @@ export function planText(plan: Plan): string {
   const rows: string[][] = [];
   const host = plan.host ?? 'this host';
   for (const p of plan.pulls) rows.push([p.services.join(','), 'pull', `${p.image} (${p.cause})`]);
+  if (plan.rotation?.lease) rows.push([host, 'lease', plan.rotation.lease.cause]);
   if (plan.rotation?.drain) rows.push([host, 'drain', plan.rotation.drain.cause]);
   for (const op of plan.operations) {
     const what = op.kind === 'write-env' || op.kind === 'remove-env' ? `${op.path} (${op.cause})` : op.cause;

@@ -5,6 +5,7 @@ import type { DesiredState, ServiceSpec } from '../model/service.js';
 import { createSpec, envFileHeader, renderEnvFile } from './container.js';
 import { planText } from './format.js';
 import { planHost } from './plan.js';
+import { serviceSpec } from '../../test/support/specs.js';
 import { withSecretDigests } from './secrets.js';
 
 const REG = '127.0.0.1:5000';
@@ -12,21 +13,7 @@ const D1 = `sha256:9f3e${'1'.repeat(60)}`;
 const D2 = `sha256:ab12${'2'.repeat(60)}`;
 
 function svc(name: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    name,
-    image: `${REG}/team/${name}:1`,
-    env: {},
-    volumes: [],
-    labels: {},
-    networkMode: 'host',
-    restartPolicy: 'always',
-    init: true,
-    logOptions: {},
-    pull: 'missing',
-    drain: false,
-    file: `services/${name}.yaml`,
-    ...over,
-  };
+  return serviceSpec(name, { image: `${REG}/team/${name}:1`, pull: 'missing', ...over });
 }
 
 function desired(services: ServiceSpec[], over: Partial<DesiredState> = {}): DesiredState {
@@ -405,4 +392,18 @@ test('after a killed apply: an aside container beside its successor is removed, 
     plan.operations.map((o) => `${o.kind} ${'containerId' in o ? o.containerId : ''}`),
     ['remove-aside aside-id'],
   );
+});
+
+test('creating a container that mounts the host root or the Docker socket is planned, with a warning', () => {
+  const agent = svc('agent', {
+    volumes: ['/var/run/docker.sock:/var/run/docker.sock', '/:/host:ro', '/srv/x:/x'],
+  });
+  const plan = planHost(desired([agent]), host([]));
+  assert.deepEqual(plan.warnings, [
+    'agent: mounts the Docker socket (/var/run/docker.sock:/var/run/docker.sock): it can control every container on this host',
+    "agent: mounts the host's root folder (/:/host:ro): it can read and change every file on this host",
+  ]);
+  assert.equal(plan.blockers.length, 0);
+  // Left as it runs, it is not repeated on every plan.
+  assert.deepEqual(planHost(desired([agent]), host([agent])).warnings, []);
 });

@@ -151,6 +151,9 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
       }
     }
     if (ops.length === 0) plan.unchanged.push(s.name);
+    else if (ops.some((op) => op.kind === 'create' || op.kind === 'recreate' || op.kind === 'adopt')) {
+      plan.warnings.push(...powerfulBinds(s));
+    }
     plan.operations.push(...ops);
   }
 
@@ -200,6 +203,32 @@ export function planHost(desired: DesiredState, observed: ObservedHost, opts: Pl
     }
   }
   return plan;
+}
+
+/** Docker sockets: a container that mounts one can run anything as root on the host. */
+const DOCKER_SOCKETS = new Set(['/var/run/docker.sock', '/run/docker.sock']);
+
+/**
+ * Binds that hand a container the host: its root folder or the Docker socket. The repo may ask
+ * for them (its authors can run any container anyway), but whoever reads the plan should see it.
+ */
+function powerfulBinds(s: ServiceSpec): string[] {
+  const out: string[] = [];
+  for (const v of s.volumes) {
+    const src = v.split(':')[0] ?? '';
+    if (!src.startsWith('/')) continue;
+    const norm = `/${src
+      .split('/')
+      .filter((p) => p && p !== '.')
+      .join('/')}`;
+    if (norm === '/')
+      out.push(
+        `${s.name}: mounts the host's root folder (${v}): it can read and change every file on this host`,
+      );
+    else if (DOCKER_SOCKETS.has(norm))
+      out.push(`${s.name}: mounts the Docker socket (${v}): it can control every container on this host`);
+  }
+  return out;
 }
 
 function recreate(s: ServiceSpec, c: ObservedContainer, cause: string): Operation {

@@ -1,4 +1,4 @@
-import { Decrypter, armor } from 'age-encryption';
+import type { Decrypter } from 'age-encryption';
 import { localPrivateFiles, modeText, type PrivateFiles } from './private.js';
 import { checkSecretName, SecretError, secretValue, type SecretSource } from './types.js';
 
@@ -19,7 +19,8 @@ const MAX_IDENTITY_FILE_SIZE = 64 * 1024;
  * file that cannot be decrypted is an error.
  *
  * The identity file is read once, on the first secret that needs it, so a host that uses no
- * encrypted secrets needs no identity.
+ * encrypted secrets needs no identity. The age library is loaded then too: most repos have no
+ * `.age` file, and it is among the largest things berth could load.
  *
  * @param files the state repo's files: repo-relative path → content.
  * @param identityFile an age identity file (`age-keygen -o FILE`): `AGE-SECRET-KEY-1...` lines,
@@ -49,6 +50,7 @@ export function ageSecrets(
           `not an ASCII-armored age file (expected ${ARMOR_BEGIN}; encrypt with berth secret encrypt)`,
         );
       }
+      const { armor } = await import('age-encryption');
       let sealed: Uint8Array;
       try {
         sealed = armor.decode(text);
@@ -102,6 +104,7 @@ async function loadIdentity(file: string, files: PrivateFiles): Promise<Decrypte
       return { problem: `cannot ${r.stage} ${file}${on}: ${r.code}` };
   }
   const text = r.bytes.toString('utf8');
+  const { Decrypter } = await import('age-encryption');
   const d = new Decrypter();
   let count = 0;
   const lines = text.split('\n');

@@ -277,6 +277,32 @@ test('symlinks in a work tree: inside followed, outside a config error', async (
   assert.doesNotMatch(JSON.stringify([...got.files, got.unreadable]), /password/);
 });
 
+test('a symlinked services folder shows its files, in the work tree and at a branch; never none', async () => {
+  const outside = tempDir();
+  writeFileSync(path.join(outside, 'evil.yaml'), 'image: evil:1\n');
+  const w = workTree({
+    'envs/prod/services/web.yaml': 'image: web:1\n',
+    'envs/prod/services/api.yaml': 'image: api:1\n',
+    services: { link: 'envs/prod/services' },
+  });
+  const fromTree = await readStateRepo({ repo: w.dir, cacheDir: tempDir() });
+  const atBranch = await readStateRepo({ repo: w.dir, env: 'main', cacheDir: tempDir() });
+  for (const got of [fromTree, atBranch]) {
+    assert.equal(got.files.get('services/web.yaml'), 'image: web:1\n', got.ref);
+    assert.equal(got.files.get('services/api.yaml'), 'image: api:1\n', got.ref);
+    assert.equal(got.unreadable, undefined, got.ref);
+  }
+  // A linked folder that leaves the repo is refused where its files would be read.
+  write(w.dir, { services: null });
+  write(w.dir, { services: { link: outside } });
+  const escaped = await readStateRepo({ repo: w.dir, cacheDir: tempDir() });
+  assert.deepEqual(unreadable(escaped), [`services: symlink points outside the repo: ${outside}`]);
+  assert.equal(
+    [...escaped.files.keys()].some((f) => f.startsWith('services/')),
+    false,
+  );
+});
+
 test('a plain folder outside git is read as files, without a commit', async () => {
   const dir = tempDir();
   write(dir, { 'services/web.yaml': 'image: web:1\n', 'x.txt': 'x' });
@@ -345,4 +371,17 @@ test('defaultCacheDir honours XDG_CACHE_HOME for ordinary users', () => {
     if (saved === undefined) delete process.env.XDG_CACHE_HOME;
     else process.env.XDG_CACHE_HOME = saved;
   }
+});
+
+test('a cache folder left without HEAD (debris) is moved aside for a fresh clone', async () => {
+  const r = remote();
+  const cacheDir = tempDir();
+  const url = `file://${r.bare}`;
+  const entry = await cacheName(url);
+  mkdirSync(path.join(cacheDir, entry, 'objects'), { recursive: true });
+  writeFileSync(path.join(cacheDir, entry, 'junk'), 'half a clone');
+  const got = await readStateRepo({ repo: url, env: 'main', cacheDir });
+  assert.equal(got.commit, sh(r.bare, 'rev-parse', 'refs/heads/main'));
+  assert.deepEqual(readdirSync(cacheDir), [entry], 'the debris is gone, no temp folder left');
+  assert.deepEqual(readdirSync(path.join(cacheDir, entry)).includes('junk'), false);
 });

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   GitError,
+  NETWORK_TIMEOUT_MS,
   changedPaths,
   cloneBare,
   fetch,
@@ -41,6 +42,16 @@ export interface ReadOptions {
   ref?: string;
   /** Where remote repos are cached between runs (see defaultCacheDir). */
   cacheDir: string;
+  /**
+   * Longest a clone or fetch may take before berth gives up and says which remote did not
+   * answer (default NETWORK_TIMEOUT_MS; `--git-timeout`).
+   */
+  networkTimeoutMs?: number;
+  /**
+   * false: read an existing cached clone as it is, without fetching. Only for a caller that
+   * checks freshness another way (a push that the remote refuses when the read was stale).
+   */
+  fetch?: boolean;
 }
 
 /** Bigger than any sane service file; protects memory from a stray binary. */
@@ -160,7 +171,13 @@ export async function readStateRepo(opts: ReadOptions): Promise<RepoFiles> {
 
   let cache: { dir: string; fetched: boolean };
   try {
-    cache = await ensureCache(url, opts.cacheDir, env === undefined && ref === undefined);
+    cache = await ensureCache(
+      url,
+      opts.cacheDir,
+      env === undefined && ref === undefined,
+      opts.networkTimeoutMs ?? NETWORK_TIMEOUT_MS,
+      opts.fetch ?? true,
+    );
   } catch (e) {
     if (e instanceof NoDefaultBranch) {
       throw new UsageError(
@@ -209,6 +226,14 @@ export async function readStateRepo(opts: ReadOptions): Promise<RepoFiles> {
   return { ...(await readCommit(dir, commit, label)), commit, ref: refLabel };
 }
 
+/** Whether `dir` holds a finished clone (a bare repository has HEAD at its top). */
+function hasHead(dir: string): Promise<boolean> {
+  return fsp.stat(path.join(dir, 'HEAD')).then(
+    () => true,
+    () => false,
+  );
+}
+
 class NoDefaultBranch extends Error {
   constructor(public readonly dir: string) {
     super('no default branch');
@@ -228,6 +253,8 @@ async function ensureCache(
   url: string,
   cacheDir: string,
   wantHead: boolean,
+  timeoutMs: number,
+  refresh: boolean,
 ): Promise<{ dir: string; fetched: boolean }> {
   const dir = path.join(cacheDir, await cacheName(url));
   try {
@@ -238,36 +265,52 @@ async function ensureCache(
     });
   }
   const label = redact(url);
-  const exists = await fsp.stat(path.join(dir, 'HEAD')).then(
-    () => true,
-    () => false,
-  );
-  if (!exists) {
-    // Only a finished clone is ever renamed into place, so a folder without HEAD is debris
-    // (a hand-made folder, a disk-full accident), never another run's clone in progress.
-    await fsp.rm(dir, { recursive: true, force: true });
+  if (!(await hasHead(dir))) {
     const tmp = path.join(cacheDir, `.tmp-${path.basename(dir)}-${randomBytes(6).toString('hex')}`);
     try {
-      await cloneBare(url, tmp, { cwd: cacheDir, label });
+      await cloneBare(url, tmp, { cwd: cacheDir, label, timeoutMs });
       if (label !== url) {
         // The URL had credentials; keep them out of the cache on disk (we fetch by URL anyway).
         await setConfig(tmp, 'remote.origin.url', label);
       }
-      await fsp.rename(tmp, dir);
-      return { dir, fetched: false };
     } catch (e) {
       await fsp.rm(tmp, { recursive: true, force: true });
-      const code = (e as NodeJS.ErrnoException).code;
-      // Another run renamed its clone into place first: theirs is as fresh as ours.
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') return { dir, fetched: false };
       throw e;
+    }
+    // Only a finished clone is ever renamed into place. The folder is never deleted before the
+    // clone: between looking for HEAD and deleting, another run may have renamed its fresh clone
+    // there, and would then read a folder that vanished under it.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fsp.rename(tmp, dir);
+        return { dir, fetched: false };
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const taken = code === 'ENOTEMPTY' || code === 'EEXIST';
+        // Another run renamed its clone into place first: theirs is as fresh as ours.
+        if (taken && (await hasHead(dir))) {
+          await fsp.rm(tmp, { recursive: true, force: true });
+          return { dir, fetched: false };
+        }
+        if (!taken || attempt >= 2) {
+          await fsp.rm(tmp, { recursive: true, force: true });
+          throw e;
+        }
+        // A folder without HEAD is debris (hand-made, a disk-full accident): move it aside.
+        const trash = path.join(cacheDir, `.trash-${path.basename(dir)}-${randomBytes(6).toString('hex')}`);
+        await fsp.rename(dir, trash).then(
+          () => fsp.rm(trash, { recursive: true, force: true }),
+          () => undefined,
+        );
+      }
     }
   }
 
+  if (!refresh) return { dir, fetched: false };
   const refspecs = wantHead ? [HEADS, TAGS, `+HEAD:${REMOTE_HEAD}`] : [HEADS, TAGS];
   for (let attempt = 1; ; attempt++) {
     try {
-      await fetch(dir, url, refspecs, { label });
+      await fetch(dir, url, refspecs, { label, timeoutMs });
       return { dir, fetched: true };
     } catch (e) {
       if (!(e instanceof GitError)) throw e;
@@ -288,27 +331,48 @@ async function readCommit(
 ): Promise<{ files: Map<string, string> }> {
   const entries = await listTree(dir, commit, { label });
   const byPath = new Map(entries.map((e) => [e.path, e]));
-  const relevant = entries.filter((e) => e.type === 'blob' && isRelevant(e.path));
-  const anyLink = relevant.some((e) => e.mode === '120000');
-  // Link targets are tiny; when one relevant file is a link, read them all so that links
-  // through linked folders resolve without another round trip.
-  const first = relevant.map((e) => e.oid);
-  if (anyLink) for (const e of entries) if (e.mode === '120000') first.push(e.oid);
-  const blobs = await readBlobs(dir, first, { maxSize: MAX_FILE_SIZE, label });
+  const links = entries.filter((e) => e.mode === '120000');
+  // Link targets are tiny; when there are links, read them all with the first batch so that
+  // links through linked folders resolve without another round trip.
+  const blobs = await readBlobs(
+    dir,
+    [...entries.filter((e) => e.type === 'blob' && isRelevant(e.path)), ...links].map((e) => e.oid),
+    { maxSize: MAX_FILE_SIZE, label },
+  );
+  const linkText = (oid: string) => {
+    const b = blobs.get(oid);
+    return b instanceof Buffer ? b.toString('utf8') : undefined;
+  };
 
+  // A link to a folder inside the repo shows that folder's files under the link's own path, as
+  // a checkout would (`services -> envs/prod/services`); they are never read as "no files".
   const issues: ConfigIssue[] = [];
-  const source = new Map<string, string>(); // file → oid of the content it shows
-  for (const e of relevant) {
-    if (e.mode !== '120000') {
-      source.set(e.path, e.oid);
-      continue;
+  const relevant = entries.filter((e) => e.type === 'blob' && isRelevant(e.path) && e.mode !== '120000');
+  const linked = new Set<string>();
+  for (const l of links) {
+    if (isRelevant(l.path)) linked.add(l.path);
+    const target = resolveLink(l.path, byPath, linkText);
+    // Whether a link that leaves the repo names a folder cannot be told from here; its files
+    // would be missing, so it is refused like any escaping link.
+    if ('problem' in target && !isRelevant(l.path) && /outside the repo/.test(target.problem))
+      issues.push(issue(l.path, target.problem));
+    if (!('tree' in target)) continue;
+    const prefix = target.tree ? `${target.tree}/` : '';
+    if (`${l.path}/`.startsWith(prefix)) continue; // a link to a folder it is in: a loop
+    for (const e of entries) {
+      if (e.type !== 'blob' || !e.path.startsWith(prefix)) continue;
+      const shown = `${l.path}/${e.path.slice(prefix.length)}`;
+      if (isRelevant(shown) && !byPath.has(shown)) linked.add(shown);
     }
-    const target = resolveLink(e.path, byPath, (oid) => {
-      const b = blobs.get(oid);
-      return b instanceof Buffer ? b.toString('utf8') : undefined;
-    });
-    if ('problem' in target) issues.push(issue(e.path, target.problem));
-    else source.set(e.path, target.oid);
+  }
+
+  const source = new Map<string, string>(); // file → oid of the content it shows
+  for (const e of relevant) source.set(e.path, e.oid);
+  for (const file of linked) {
+    const target = resolveLink(file, byPath, linkText);
+    if ('problem' in target) issues.push(issue(file, target.problem));
+    else if ('tree' in target) issues.push(issue(file, 'symlink points to a directory'));
+    else source.set(file, target.oid);
   }
   const missing = [...source.values()].filter((oid) => !blobs.has(oid));
   if (missing.length) {
@@ -334,7 +398,7 @@ function resolveLink(
   file: string,
   byPath: Map<string, TreeEntry>,
   linkText: (oid: string) => string | undefined,
-): { oid: string } | { problem: string } {
+): { oid: string } | { tree: string } | { problem: string } {
   let rest = file.split('/');
   const done: string[] = []; // resolved folders, never containing a link
   let hops = 0;
@@ -367,8 +431,10 @@ function resolveLink(
     }
     done.push(part);
   }
+  if (done.length === 0) return { tree: '' };
   const final = byPath.get(done.join('/'));
-  if (!final || final.type === 'tree') return { problem: 'symlink points to a directory' };
+  if (final?.type === 'tree') return { tree: done.join('/') };
+  if (!final) return { problem: 'symlink points to a directory' };
   if (final.type !== 'blob') return { problem: 'symlink points to a submodule' };
   return { oid: final.oid };
 }
@@ -427,8 +493,9 @@ async function readFolder(root: string, list: string[], commit: string | undefin
   const realRoot = await fsp.realpath(root);
   const issues: ConfigIssue[] = [];
   const files = new Map<string, string>();
+  const wanted = await withLinkedFolders(root, realRoot, list, issues);
   await Promise.all(
-    list.filter(isRelevant).map(async (rel) => {
+    wanted.map(async (rel) => {
       const full = path.join(root, rel);
       const lst = await fsp.lstat(full).catch(() => undefined);
       if (!lst) return; // tracked but deleted on disk: not part of what is there now
@@ -462,6 +529,46 @@ async function readFolder(root: string, list: string[], commit: string | undefin
     ref: WORKING_TREE,
     ...(issues.length ? { unreadable: sortIssues(issues) } : {}),
   };
+}
+
+/**
+ * The relevant files among `list`, plus those inside folders that entries of `list` link to
+ * (a symlinked `services` folder), listed under the link's path as a checkout shows them. A
+ * link that leaves the repo is refused where its files would be read.
+ */
+async function withLinkedFolders(
+  root: string,
+  realRoot: string,
+  list: string[],
+  issues: ConfigIssue[],
+): Promise<string[]> {
+  const out = new Set(list.filter(isRelevant));
+  const inside = (real: string) => real === realRoot || real.startsWith(realRoot + path.sep);
+  const visit = async (rel: string, seen: Set<string>, depth: number): Promise<void> => {
+    const full = path.join(root, rel);
+    const real = await fsp.realpath(full).catch(() => undefined);
+    if (!real || seen.has(real) || depth > MAX_LINK_HOPS) return;
+    const st = await fsp.stat(full).catch(() => undefined);
+    if (!st?.isDirectory()) return;
+    if (!inside(real)) {
+      issues.push(
+        issue(rel, `symlink points outside the repo: ${await fsp.readlink(full).catch(() => '?')}`),
+      );
+      return;
+    }
+    const entries = await fsp.readdir(full, { withFileTypes: true });
+    for (const d of entries) {
+      const sub = `${rel}/${d.name}`;
+      if (d.isDirectory() || d.isSymbolicLink()) await visit(sub, new Set([...seen, real]), depth + 1);
+      if (!d.isDirectory() && isRelevant(sub)) out.add(sub);
+    }
+  };
+  for (const rel of list) {
+    if (isRelevant(rel)) continue;
+    const lst = await fsp.lstat(path.join(root, rel)).catch(() => undefined);
+    if (lst?.isSymbolicLink()) await visit(rel, new Set(), 0);
+  }
+  return [...out];
 }
 
 function issue(file: string, message: string): ConfigIssue {

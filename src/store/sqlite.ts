@@ -1,17 +1,30 @@
+import { randomUUID } from 'node:crypto';
 import { accessSync, chmodSync, constants, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { ExternalError, UsageError } from '../model/errors.js';
+import { ExternalError } from '../model/errors.js';
+import type { LeaseAttempt, LeaseBackend, LeaseInfo, LeaseRequest } from './leases.js';
 import {
-  DEFAULT_LIMIT,
-  type ApplyRecord,
-  type BeginAction,
-  type BeginApply,
-  type FinishAction,
-  type FinishApply,
-  type HistoryQuery,
-  type HistoryRow,
-  type Store,
+  actionWhere,
+  applyWhere,
+  chunks,
+  deploySql,
+  groupEntries,
+  iso,
+  limit,
+  splitEntries,
+  type Tables,
+} from './query.js';
+import type {
+  ApplyRecord,
+  BeginAction,
+  BeginApply,
+  DeployEntry,
+  FinishAction,
+  FinishApply,
+  HistoryQuery,
+  HistoryRow,
+  Store,
 } from './types.js';
 
 /**
@@ -56,7 +69,30 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX actions_service ON actions (service, started_at);
    CREATE INDEX actions_host ON actions (host, started_at);
    CREATE INDEX actions_apply ON actions (apply_id);`,
+  // The fleet record: who applied, in which environment, as part of which deploy; idempotency
+  // keys for outcomes replayed from a spool; leases for rotation.
+  `ALTER TABLE applies ADD COLUMN key TEXT;
+   ALTER TABLE applies ADD COLUMN deploy_id TEXT;
+   ALTER TABLE applies ADD COLUMN env TEXT;
+   ALTER TABLE applies ADD COLUMN command TEXT;
+   CREATE UNIQUE INDEX applies_key ON applies (key);
+   CREATE INDEX applies_deploy ON applies (deploy_id);
+   CREATE INDEX applies_host ON applies (host, started_at);
+   ALTER TABLE actions ADD COLUMN key TEXT;
+   CREATE UNIQUE INDEX actions_key ON actions (key);
+   CREATE TABLE leases (
+     scope TEXT NOT NULL,
+     grp TEXT NOT NULL,
+     holder TEXT NOT NULL,
+     token TEXT NOT NULL,
+     command TEXT NOT NULL,
+     acquired_at TEXT NOT NULL,
+     expires_ms INTEGER NOT NULL,
+     PRIMARY KEY (scope, grp, holder)
+   );`,
 ];
+
+const TABLES: Tables = { applies: 'applies', actions: 'actions' };
 
 /** The schema version this build of berth writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -76,7 +112,7 @@ const BUSY_TIMEOUT_MS = 10_000;
  *
  * @throws ExternalError('store') naming the path when it cannot be opened or migrated.
  */
-export function openSqliteStore(file: string): Store {
+export function openSqliteStore(file: string, opts: { now?: () => number } = {}): Store {
   const where = path.resolve(file);
   const fail = (why: string, cause?: unknown): ExternalError =>
     new ExternalError('store', `cannot open the deployment record ${where}: ${why}`, { cause });
@@ -120,7 +156,7 @@ export function openSqliteStore(file: string): Store {
     db.close();
     throw e instanceof ExternalError ? e : fail(reason(e), e);
   }
-  return new SqliteStore(db, where);
+  return new SqliteStore(db, where, opts.now ?? Date.now);
 }
 
 function statOrUndefined(
@@ -158,20 +194,26 @@ type Row = Record<string, string | number | null>;
 class SqliteStore implements Store {
   private readonly stmt;
 
+  readonly leases: LeaseBackend;
+
   constructor(
     private readonly db: Database.Database,
     private readonly file: string,
+    now: () => number,
   ) {
+    this.leases = new SqliteLeases(db, now, (what, fn) => this.guard(what, fn));
     this.stmt = {
       beginApply: db.prepare(
-        `INSERT INTO applies (host, state_commit, ref, repo, started_at, result)
-         VALUES (?, ?, ?, ?, ?, 'running') RETURNING id`,
+        `INSERT INTO applies (host, state_commit, ref, repo, started_at, result, key, deploy_id, env, command)
+         VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id`,
       ),
+      applyByKey: db.prepare(`SELECT id FROM applies WHERE key = ?`),
+      actionByKey: db.prepare(`SELECT id FROM actions WHERE key = ?`),
       finishApply: db.prepare(`UPDATE applies SET result = ?, message = ?, finished_at = ? WHERE id = ?`),
       beginAction: db.prepare(
         `INSERT INTO actions (apply_id, service, action, cause, from_image, to_image, from_digest, to_digest,
-           git_commit, build_number, state_commit, host, result, message, started_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?) RETURNING id`,
+           git_commit, build_number, state_commit, host, result, message, started_at, key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id`,
       ),
       actionStart: db.prepare(`SELECT started_at FROM actions WHERE id = ?`),
       finishAction: db.prepare(
@@ -179,13 +221,28 @@ class SqliteStore implements Store {
            to_digest = COALESCE(?, to_digest)
          WHERE id = ?`,
       ),
-      applies: db.prepare(`SELECT * FROM applies ORDER BY started_at DESC, id DESC LIMIT ?`),
     };
   }
 
   async beginApply(a: BeginApply): Promise<number> {
+    const startedAt = iso(a.startedAt, 'startedAt');
     const row = this.guard('recording the start of an apply', () =>
-      this.stmt.beginApply.get(n(a.host), n(a.stateCommit), a.ref, a.repo, iso(a.startedAt, 'startedAt')),
+      this.db
+        .transaction(
+          () =>
+            this.stmt.beginApply.get(
+              n(a.host),
+              n(a.stateCommit),
+              a.ref,
+              a.repo,
+              startedAt,
+              n(a.key),
+              n(a.deployId),
+              n(a.env),
+              n(a.command),
+            ) ?? this.stmt.applyByKey.get(a.key),
+        )
+        .immediate(),
     ) as { id: number };
     return row.id;
   }
@@ -201,22 +258,28 @@ class SqliteStore implements Store {
   async beginAction(applyId: number, a: BeginAction): Promise<number> {
     const startedAt = iso(a.startedAt, 'startedAt');
     const row = this.guard('recording the start of an action', () =>
-      this.stmt.beginAction.get(
-        applyId,
-        a.service,
-        a.action,
-        a.cause,
-        n(a.fromImage),
-        n(a.toImage),
-        n(a.fromDigest),
-        n(a.toDigest),
-        n(a.gitCommit),
-        n(a.buildNumber),
-        n(a.stateCommit),
-        n(a.host),
-        n(a.message),
-        startedAt,
-      ),
+      this.db
+        .transaction(
+          () =>
+            this.stmt.beginAction.get(
+              applyId,
+              a.service,
+              a.action,
+              a.cause,
+              n(a.fromImage),
+              n(a.toImage),
+              n(a.fromDigest),
+              n(a.toDigest),
+              n(a.gitCommit),
+              n(a.buildNumber),
+              n(a.stateCommit),
+              n(a.host),
+              n(a.message),
+              startedAt,
+              n(a.key),
+            ) ?? this.stmt.actionByKey.get(a.key),
+        )
+        .immediate(),
     ) as { id: number };
     return row.id;
   }
@@ -236,29 +299,47 @@ class SqliteStore implements Store {
   }
 
   async history(q: HistoryQuery = {}): Promise<HistoryRow[]> {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (q.service !== undefined) {
-      // A shared pull is stored as "api,web"; match whole names only, with LIKE's own
-      // wildcards escaped because `_` is legal in a service name.
-      where.push(`(a.service = ? OR (',' || a.service || ',') LIKE ? ESCAPE '\\')`);
-      params.push(q.service, `%,${q.service.replace(/[\\%_]/g, '\\$&')},%`);
-    }
-    if (q.host !== undefined) {
-      where.push('a.host = ?');
-      params.push(q.host);
-    }
-    params.push(limit(q.limit));
-    const sql = `SELECT a.*, p.ref, p.repo FROM actions a JOIN applies p ON p.id = a.apply_id
-      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    const w = actionWhere(q);
+    const sql = `SELECT a.*, p.ref, p.repo, p.deploy_id, p.env, p.command
+      FROM actions a JOIN applies p ON p.id = a.apply_id ${w.sql}
       ORDER BY a.started_at DESC, a.id DESC LIMIT ?`;
-    const rows = this.guard('reading history', () => this.db.prepare(sql).all(...params)) as Row[];
+    const rows = this.guard('reading history', () =>
+      this.db.prepare(sql).all(...w.params, limit(q.limit)),
+    ) as Row[];
     return rows.map(toHistoryRow);
   }
 
-  async applies(q: { limit?: number } = {}): Promise<ApplyRecord[]> {
-    const rows = this.guard('reading applies', () => this.stmt.applies.all(limit(q.limit))) as Row[];
+  async applies(q: HistoryQuery = {}): Promise<ApplyRecord[]> {
+    const w = applyWhere(q, TABLES);
+    const sql = `SELECT p.* FROM applies p ${w.sql} ORDER BY p.started_at DESC, p.id DESC LIMIT ?`;
+    const rows = this.guard('reading applies', () =>
+      this.db.prepare(sql).all(...w.params, limit(q.limit)),
+    ) as Row[];
     return rows.map(toApply);
+  }
+
+  async deploys(q: HistoryQuery = {}): Promise<DeployEntry[]> {
+    const w = applyWhere(q, TABLES);
+    // One read transaction, so an apply written meanwhile cannot show without its steps.
+    return this.guard('reading history', () =>
+      this.db.transaction(() => {
+        const entries = this.db
+          .prepare(deploySql.entries(TABLES, w))
+          .all(...w.params, limit(q.limit)) as Array<{ entry: string }>;
+        const order = entries.map((e) => e.entry);
+        if (!order.length) return [];
+        const { deployIds, applyIds } = splitEntries(order);
+        const applies = (
+          this.db
+            .prepare(deploySql.applies(TABLES, w, deployIds.length, applyIds.length))
+            .all(...deployIds, ...applyIds, ...w.params) as Row[]
+        ).map(toApply);
+        const actions = chunks(applies.map((a) => a.id)).flatMap((ids) =>
+          (this.db.prepare(deploySql.actions(TABLES, ids.length)).all(...ids) as Row[]).map(toHistoryRow),
+        );
+        return groupEntries(order, applies, actions);
+      })(),
+    );
   }
 
   async close(): Promise<void> {
@@ -280,21 +361,6 @@ class SqliteStore implements Store {
       throw e;
     }
   }
-}
-
-/** Canonical UTC ISO form, so text order is time order whatever offset the caller wrote. */
-function iso(value: string, field: string): string {
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new Error(`store: ${field} is not an ISO timestamp: ${JSON.stringify(value)}`);
-  return new Date(t).toISOString();
-}
-
-function limit(value: number | undefined): number {
-  if (value === undefined) return DEFAULT_LIMIT;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new UsageError(`the number of records to show must be a whole number above 0, not ${value}`);
-  }
-  return value;
 }
 
 function n(v: string | undefined): string | null {
@@ -325,6 +391,9 @@ function pick<K extends string>(row: Row, map: Record<K, string>): Partial<Recor
 function toApply(row: Row): ApplyRecord {
   return pick(row, {
     id: 'id',
+    deployId: 'deploy_id',
+    env: 'env',
+    command: 'command',
     host: 'host',
     stateCommit: 'state_commit',
     ref: 'ref',
@@ -358,5 +427,94 @@ function toHistoryRow(row: Row): HistoryRow {
     durationMs: 'duration_ms',
     ref: 'ref',
     repo: 'repo',
+    deployId: 'deploy_id',
+    env: 'env',
+    command: 'command',
   }) as unknown as HistoryRow;
+}
+
+/**
+ * Leases in the SQLite file: enough for hosts that share one machine's record (simulated hosts,
+ * tests), and the same contract as PostgreSQL's. The clock is this machine's, which every
+ * holder of one file shares.
+ */
+class SqliteLeases implements LeaseBackend {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly now: () => number,
+    private readonly guard: <T>(what: string, fn: () => T) => T,
+  ) {}
+
+  async tryAcquire(req: LeaseRequest): Promise<LeaseAttempt> {
+    const token = randomUUID();
+    return this.guard('taking a lease', () =>
+      this.db
+        .transaction((): LeaseAttempt => {
+          const now = this.now();
+          for (const g of req.groups) {
+            const holders = (
+              this.db
+                .prepare(
+                  `SELECT * FROM leases WHERE scope = ? AND grp = ? AND holder <> ? AND expires_ms >= ?
+                   ORDER BY acquired_at, holder`,
+                )
+                .all(req.scope, g.name, req.holder, now) as Row[]
+            ).map(toLease);
+            if (holders.length >= g.cap) return { ok: false, group: g.name, cap: g.cap, holders };
+          }
+          const at = new Date(now).toISOString();
+          const put = this.db.prepare(
+            `INSERT INTO leases (scope, grp, holder, token, command, acquired_at, expires_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (scope, grp, holder) DO UPDATE SET token = excluded.token,
+               command = excluded.command, acquired_at = excluded.acquired_at, expires_ms = excluded.expires_ms`,
+          );
+          this.db.prepare(`DELETE FROM leases WHERE scope = ? AND expires_ms < ?`).run(req.scope, now);
+          for (const g of req.groups)
+            put.run(req.scope, g.name, req.holder, token, req.command, at, now + req.ttlMs);
+          return { ok: true, token };
+        })
+        .immediate(),
+    );
+  }
+
+  async renew(req: LeaseRequest, token: string): Promise<boolean> {
+    return this.guard('renewing a lease', () => {
+      const now = this.now();
+      const { changes } = this.db
+        .prepare(
+          `UPDATE leases SET expires_ms = ? WHERE scope = ? AND holder = ? AND token = ? AND expires_ms >= ?`,
+        )
+        .run(now + req.ttlMs, req.scope, req.holder, token, now);
+      return changes === req.groups.length;
+    });
+  }
+
+  async release(req: LeaseRequest, token: string): Promise<void> {
+    this.guard('giving back a lease', () =>
+      this.db
+        .prepare(`DELETE FROM leases WHERE scope = ? AND holder = ? AND token = ?`)
+        .run(req.scope, req.holder, token),
+    );
+  }
+
+  async list(scope: string): Promise<LeaseInfo[]> {
+    const rows = this.guard('reading leases', () =>
+      this.db
+        .prepare(`SELECT * FROM leases WHERE scope = ? AND expires_ms >= ? ORDER BY acquired_at, grp, holder`)
+        .all(scope, this.now()),
+    ) as Row[];
+    return rows.map(toLease);
+  }
+}
+
+function toLease(row: Row): LeaseInfo {
+  return {
+    scope: String(row.scope),
+    group: String(row.grp),
+    holder: String(row.holder),
+    command: String(row.command),
+    acquiredAt: String(row.acquired_at),
+    expiresAt: new Date(Number(row.expires_ms)).toISOString(),
+  };
 }

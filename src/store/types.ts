@@ -1,3 +1,6 @@
+import { ExternalError } from '../model/errors.js';
+import type { LeaseBackend } from './leases.js';
+
 /**
  * The deployment record: what each apply did on which host, kept so `berth history` can answer
  * "what ran where, and when" long after the containers are gone.
@@ -19,6 +22,16 @@ export type ActionResult = 'running' | 'succeeded' | 'failed';
 /** One `berth apply` (or one host's part of a `deploy`) against one state commit. */
 export interface ApplyRecord {
   id: number;
+  /**
+   * Shared by the applies of one deploy across hosts (`berth deploy`, or `--deploy-id` for
+   * applies that a script runs host by host), so history shows them as one entry. Absent for
+   * an apply on its own.
+   */
+  deployId?: string;
+  /** The environment that was applied (`staging`), when berth knew it. */
+  env?: string;
+  /** Who or what applied it: `berth apply`, `berth agent`, `berth deploy`. */
+  command?: string;
   /** Inventory name of the host; absent when berth ran without `--host`. */
   host?: string;
   /** The state repo commit that was applied. */
@@ -65,7 +78,16 @@ export interface ActionRecord {
 }
 
 /** What is known when an apply starts. */
-export type BeginApply = Pick<ApplyRecord, 'host' | 'stateCommit' | 'ref' | 'repo' | 'startedAt'>;
+export type BeginApply = Pick<
+  ApplyRecord,
+  'host' | 'stateCommit' | 'ref' | 'repo' | 'startedAt' | 'deployId' | 'env' | 'command'
+> & {
+  /**
+   * Idempotency key: a second `beginApply` with the same key returns the first one's id and
+   * writes nothing, so an outcome replayed from the spool after an outage is never doubled.
+   */
+  key?: string;
+};
 
 /** How an apply ended. */
 export interface FinishApply {
@@ -75,7 +97,10 @@ export interface FinishApply {
 }
 
 /** What is known when an action starts. */
-export type BeginAction = Omit<ActionRecord, 'id' | 'applyId' | 'result' | 'finishedAt' | 'durationMs'>;
+export type BeginAction = Omit<ActionRecord, 'id' | 'applyId' | 'result' | 'finishedAt' | 'durationMs'> & {
+  /** Idempotency key, as for {@link BeginApply}: the same key returns the same action's id. */
+  key?: string;
+};
 
 /** How an action ended; `toDigest` is often only known after the pull or create. */
 export interface FinishAction {
@@ -85,15 +110,57 @@ export interface FinishAction {
   toDigest?: string;
 }
 
-/** One line of `berth history`: an action with the apply it belonged to. */
-export type HistoryRow = ActionRecord & Pick<ApplyRecord, 'ref' | 'repo'>;
+/** One line of `berth history --steps`: an action with the apply it belonged to. */
+export type HistoryRow = ActionRecord &
+  Pick<ApplyRecord, 'ref' | 'repo'> &
+  Partial<Pick<ApplyRecord, 'deployId' | 'env' | 'command'>>;
 
-/** Filters for `history`; all optional, combined with AND. */
+/** Filters for `history`, `applies` and `deploys`; all optional, combined with AND. */
 export interface HistoryQuery {
+  /** A service: its actions (a shared pull under each of its services), or applies that acted on it. */
   service?: string;
   host?: string;
-  /** Newest N rows; default {@link DEFAULT_LIMIT}. */
+  /** The environment recorded with the apply. */
+  env?: string;
+  /** A prefix of the state commit or of a service's gitCommit (any case). */
+  commit?: string;
+  /**
+   * How it ended: the action's result for `history`, the apply's for `applies` and `deploys`.
+   */
+  result?: ApplyResult;
+  /** Started at or after this instant (ISO 8601). */
+  since?: string;
+  /** Started at or before this instant (ISO 8601). */
+  until?: string;
+  /** Only the applies of this deploy. */
+  deployId?: string;
+  /** Newest N rows (for `deploys`: entries); default {@link DEFAULT_LIMIT}. */
   limit?: number;
+}
+
+/** One host's part of a history entry: its apply and the steps it took, in order. */
+export interface HostApply extends ApplyRecord {
+  steps: ActionRecord[];
+}
+
+/**
+ * One entry of the fleet history: a deploy across hosts (the applies sharing a `deployId`), or
+ * one apply on its own. Fields shared by every host's apply are lifted to the entry.
+ */
+export interface DeployEntry {
+  deployId?: string;
+  env?: string;
+  stateCommit?: string;
+  ref?: string;
+  command?: string;
+  /** The first host's start. */
+  startedAt: string;
+  /** The last host's finish, once every host has finished. */
+  finishedAt?: string;
+  /** The worst of the hosts' results: failed, then cancelled, then running, then succeeded. */
+  result: ApplyResult;
+  /** The hosts, in the order they started. */
+  hosts: HostApply[];
 }
 
 /** How many rows a query returns when the caller does not say. */
@@ -112,7 +179,26 @@ export interface Store {
   /** Actions, newest first (by start time, then by insertion). */
   history(q?: HistoryQuery): Promise<HistoryRow[]>;
   /** Applies, newest first. */
-  applies(q?: { limit?: number }): Promise<ApplyRecord[]>;
+  applies(q?: HistoryQuery): Promise<ApplyRecord[]>;
+  /**
+   * The newest entries (deploys, or applies on their own), newest first, each with the hosts'
+   * applies that match the filters and all of their steps.
+   */
+  deploys(q?: HistoryQuery): Promise<DeployEntry[]>;
+  /** Host leases for rotation, kept in the same database (see leases.ts). */
+  readonly leases?: LeaseBackend;
   /** Release the connection; later calls reject. */
   close(): Promise<void>;
+}
+
+/**
+ * The store could not be reached (refused, timed out, the server shutting down): an outage,
+ * not a mistake. An apply keeps its outcome in the local spool and goes on; bad input (a wrong
+ * password, a database newer than berth) is a plain ExternalError and stops berth instead.
+ */
+export class StoreUnavailableError extends ExternalError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('store', message, options);
+    this.name = 'StoreUnavailableError';
+  }
 }

@@ -1,3 +1,5 @@
+import { kindOf as kindOfValue } from '../model/kind.js';
+
 /**
  * Values a template works on: plain data (strings, numbers, booleans, null, lists, maps) as YAML
  * and the inventory give it. Nothing here calls into the data: maps are read through their own
@@ -25,14 +27,9 @@ export function isScalar(v: Value): v is string | number | boolean {
 
 /** A value's kind in the words of a YAML file. Never the value itself: it may be a secret. */
 export function kindOf(v: Value): string {
-  if (v instanceof Undefined || v === undefined) return 'undefined';
-  if (v === null) return 'null (an empty value)';
-  if (Array.isArray(v)) return 'a list';
-  if (isMap(v)) return 'a map';
-  if (typeof v === 'string') return 'a string';
-  if (typeof v === 'number') return 'a number';
-  if (typeof v === 'boolean') return 'a boolean';
-  return 'a value templates cannot use';
+  if (v instanceof Undefined) return 'undefined';
+  const kind = kindOfValue(v);
+  return kind === 'a value YAML cannot hold' ? 'a value templates cannot use' : kind;
 }
 
 /** `object.key` / `object[key]`; `objectText` is how the user wrote the object, for the reason. */

@@ -82,7 +82,7 @@ describe('bad input is refused with a clear error and nothing changes', () => {
           },
         ]),
     );
-    const h = await berth(['history', '--json', '--limit', '1000', '--store', `${work}/berth.db`]);
+    const h = await berth(['history', '--steps', '--json', '--limit', '1000', '--store', `${work}/berth.db`]);
     assert.equal(h.code, 0, h.stderr);
     return { containers, images, envFiles, record: JSON.parse(h.stdout) as HistoryRow[] };
   };

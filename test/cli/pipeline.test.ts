@@ -211,15 +211,12 @@ describe('one pipeline, one lock per host', () => {
 
   test('a record kind berth does not have is refused before anything is done', async () => {
     const r = await berth(
-      ['apply', ...flags('laptop').slice(0, 6), '--store', 'postgres://berth@127.0.0.1:5499/db'],
+      ['apply', ...flags('laptop').slice(0, 6), '--store', 'mysql://berth@127.0.0.1:5499/db'],
       env,
     );
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(
-      r.stderr,
-      /--store postgres:\/\/…: a PostgreSQL record is not available in this version of berth/,
-    );
-    assert.equal(existsSync(path.join(process.cwd(), 'postgres:')), false, 'no folder named postgres:');
+    assert.match(r.stderr, /--store: unknown record kind "mysql:"/);
+    assert.equal(existsSync(path.join(process.cwd(), 'mysql:')), false, 'no folder named mysql:');
   });
 
   test('SIGTERM during the health wait: rolled back, back in rotation, recorded as cancelled', async () => {
@@ -243,7 +240,7 @@ describe('one pipeline, one lock per host', () => {
     assert.equal(now.web!.state, 'running');
     const lb = readFileSync(`${work}/lb.log`, 'utf8').trim().split('\n');
     assert.equal(lb.at(-1), 'undrain app-1 127.0.0.5', 'back in rotation');
-    const h = await berth(['history', '--json', '--store', `${work}/laptop/berth.db`]);
+    const h = await berth(['history', '--steps', '--json', '--store', `${work}/laptop/berth.db`]);
     const rows = JSON.parse(h.stdout) as Array<{ action: string; result: string; message?: string }>;
     assert.ok(
       rows.some((x) => x.action === 'rollback' && x.result === 'succeeded'),

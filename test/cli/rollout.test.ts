@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import Docker from 'dockerode';
 import { startEngine, startWorld, type EngineHandle, type World } from '../world/index.js';
 import { startHaproxy, type HaproxyHandle } from '../world/haproxy.js';
 import { berth } from '../support/cli.js';
+import { load } from '../support/load.js';
 import { createRepo, type TestRepo } from '../support/repo.js';
 
 const PORT = 24800;
@@ -15,51 +15,6 @@ const HOSTS = [
   { name: 'h1', address: '127.0.0.2' },
   { name: 'h2', address: '127.0.0.3' },
 ];
-
-/** A steady load through HAProxy from this process: bounded in count and time, counts failures. */
-function load(frontend: string, opts = { workers: 4, maxRequests: 40_000, maxMs: 120_000 }) {
-  let stop = false;
-  let sent = 0;
-  const failures: string[] = [];
-  const versions = new Map<string, number>();
-  const started = Date.now();
-  const once = () =>
-    new Promise<void>((resolve) => {
-      const req = http.get(`${frontend}/version`, { agent: false, timeout: 5_000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => {
-          if (res.statusCode === 200) versions.set(body.trim(), (versions.get(body.trim()) ?? 0) + 1);
-          else failures.push(`HTTP ${res.statusCode}`);
-          resolve();
-        });
-        res.on('error', (e) => {
-          failures.push(e.message);
-          resolve();
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', (e) => {
-        failures.push(e.message);
-        resolve();
-      });
-    });
-  const worker = async () => {
-    while (!stop && sent < opts.maxRequests && Date.now() - started < opts.maxMs) {
-      sent++;
-      await once();
-    }
-  };
-  const running = Promise.all(Array.from({ length: opts.workers }, worker));
-  return {
-    async finish() {
-      stop = true;
-      await running;
-      return { sent, failures, versions: Object.fromEntries(versions) };
-    },
-  };
-}
 
 /**
  * Issue 4 end to end: two simulated hosts (two engines, services bound to 127.0.0.2 and

@@ -119,6 +119,8 @@ describe('secrets against a real engine', () => {
     await run(['apply', '--json', ...flags]);
     await run(['history', '--store', `${work}/berth.db`]);
     await run(['history', '--json', '--store', `${work}/berth.db`]);
+    await run(['history', '--steps', '--store', `${work}/berth.db`]);
+    await run(['history', '--steps', '--json', '--store', `${work}/berth.db`]);
   });
 
   test('a changed secret is named in the plan and recreates only its service', async () => {

@@ -289,6 +289,9 @@ export function memoryStore(): Store & { appliesNow(): ApplyRecord[]; actionsNow
     async applies() {
       return [...applies].reverse();
     },
+    async deploys() {
+      throw new Error('unexpected call: deploys (the executor does not read history)');
+    },
     async close() {
       closed = true;
     },

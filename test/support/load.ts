@@ -1,23 +1,11 @@
 import http from 'node:http';
 
-/** What a steady load saw. */
-export interface LoadResult {
-  sent: number;
-  failures: string[];
-  /** Answers by body (the version a server reported) and how many. */
-  versions: Record<string, number>;
-}
-
 /**
- * A steady load of GET `path` through `frontend` from this process, each request on a connection
- * of its own: bounded in count and time, counting every failure (a non-200 or a broken
- * connection). `finish()` stops it and says what it saw.
+ * A steady load of GET requests from this process (HTTP, no keep-alive), bounded in count and
+ * time, that counts failures and the versions that answered: how the zero-downtime tests see
+ * what a client of the load balancer sees.
  */
-export function steadyLoad(
-  frontend: string,
-  opts: { path?: string; workers?: number; maxRequests?: number; maxMs?: number } = {},
-): { finish(): Promise<LoadResult> } {
-  const { path = '/version', workers = 4, maxRequests = 40_000, maxMs = 180_000 } = opts;
+export function steadyLoad(url: string, opts = { workers: 4, maxRequests: 40_000, maxMs: 180_000 }) {
   let stop = false;
   let sent = 0;
   const failures: string[] = [];
@@ -25,7 +13,7 @@ export function steadyLoad(
   const started = Date.now();
   const once = () =>
     new Promise<void>((resolve) => {
-      const req = http.get(`${frontend}${path}`, { agent: false, timeout: 5_000 }, (res) => {
+      const req = http.get(url, { agent: false, timeout: 5_000 }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
@@ -46,12 +34,12 @@ export function steadyLoad(
       });
     });
   const worker = async () => {
-    while (!stop && sent < maxRequests && Date.now() - started < maxMs) {
+    while (!stop && sent < opts.maxRequests && Date.now() - started < opts.maxMs) {
       sent++;
       await once();
     }
   };
-  const running = Promise.all(Array.from({ length: workers }, worker));
+  const running = Promise.all(Array.from({ length: opts.workers }, worker));
   return {
     async finish() {
       stop = true;
@@ -59,4 +47,9 @@ export function steadyLoad(
       return { sent, failures, versions: Object.fromEntries(versions) };
     },
   };
+}
+
+/** The steady load on a load balancer's frontend, asking each backend for its `/version`. */
+export function load(frontend: string, opts = { workers: 4, maxRequests: 40_000, maxMs: 120_000 }) {
+  return steadyLoad(`${frontend}/version`, opts);
 }

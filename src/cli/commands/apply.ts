@@ -1,20 +1,28 @@
-import type { Command } from 'commander';
-import { parseDuration } from '../../config/values.js';
+import { Option, type Command } from 'commander';
 import { UsageError } from '../../model/errors.js';
-import { convergeHost, type HostOutcome, type PipelineReporter } from '../../host/pipeline.js';
+import type { HostOutcome, PipelineReporter } from '../../host/pipeline.js';
+import { DEFAULT_LEASE_WAIT_MS } from '../../model/rotation.js';
 import { planText, summary } from '../../reconcile/format.js';
 import { defaultStorePath } from '../../store/paths.js';
-import { checkStoreLocation } from '../../store/registry.js';
-import { printWarnings, repoLabel, requestFrom } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
 import { colorPlan, consoleReporter, paint, printJson, useColor } from '../output.js';
-import { repoOptions } from '../options.js';
+import {
+  deployId,
+  durationFlag,
+  engineOptions,
+  repoOptions,
+  spoolDirOption,
+  storeOption,
+} from '../options.js';
 import { cancelOnSignals } from '../signals.js';
-import { hostFrom, planJson, type PlanFlags } from './plan.js';
+import { planJson, type PlanFlags } from './plan.js';
 
 interface ApplyFlags extends PlanFlags {
   parallel: number;
   waitLock?: number;
+  waitLease: number;
+  deployId?: string;
+  spoolDir?: string;
 }
 
 function positiveInt(v: string): number {
@@ -24,26 +32,44 @@ function positiveInt(v: string): number {
   return n;
 }
 
-function duration(v: string): number {
-  const ms = parseDuration(v);
-  if (typeof ms !== 'number') throw new UsageError(`--wait-lock: ${ms.error}`);
-  return ms;
-}
-
 export function registerApply(program: Command): void {
-  repoOptions(program.command('apply'))
+  engineOptions(repoOptions(program.command('apply')))
     .description('converge this host (the engine at DOCKER_HOST) with the state repo, once')
     .option('--adopt', 'take over same-named containers berth did not create')
     .option('--allow-empty', 'allow a repo without services to remove every managed container')
-    .option('--store <path>', `deployment record (SQLite); default ${defaultStorePath()}`)
+    .addOption(storeOption())
+    .addOption(spoolDirOption())
     .option('--parallel <n>', 'how many services change at once', positiveInt, 4)
     .option(
       '--wait-lock <duration>',
       'wait this long (e.g. 5m) for another berth acting on this host',
-      duration,
+      durationFlag('--wait-lock'),
+    )
+    .addOption(
+      new Option(
+        '--wait-lease <duration>',
+        'wait this long for a lease to leave rotation (rollout.max_unavailable) before giving up',
+      )
+        .argParser(durationFlag('--wait-lease'))
+        .default(DEFAULT_LEASE_WAIT_MS, '10m'),
+    )
+    .addOption(
+      new Option(
+        '--deploy-id <id>',
+        'one id for the applies of one deploy across hosts, so history groups them',
+      )
+        .env('BERTH_DEPLOY_ID')
+        .argParser(deployId),
     )
     .option('--json', 'print the plan and the outcome as JSON')
     .action(async (flags: ApplyFlags) => {
+      // The pipeline, the engine client and the record are loaded only when the command runs.
+      const [{ hostFrom, printWarnings, repoLabel, requestFrom }, { convergeHost }, { checkStoreLocation }] =
+        await Promise.all([
+          import('../context.js'),
+          import('../../host/pipeline.js'),
+          import('../../store/registry.js'),
+        ]);
       const store = flags.store ?? defaultStorePath();
       checkStoreLocation(store);
       const color = useColor();
@@ -55,13 +81,14 @@ export function registerApply(program: Command): void {
         planned: (plan) => {
           if (!flags.json) process.stdout.write(colorPlan(planText(plan), color));
         },
+        notice: (message) => process.stderr.write(`berth: ${message}\n`),
       };
       const cancel = cancelOnSignals((sig) =>
         process.stderr.write(`berth: ${sig}: stopping at the next safe point (again to stop at once)\n`),
       );
       let outcome: HostOutcome;
       try {
-        outcome = await convergeHost(hostFrom(flags), requestFrom(flags), {
+        outcome = await convergeHost(await hostFrom(flags), requestFrom(flags), {
           store,
           command: 'berth apply',
           repoLabel: repoLabel(flags.repo),
@@ -69,6 +96,9 @@ export function registerApply(program: Command): void {
           signal: cancel.signal,
           parallel: flags.parallel,
           waitLockMs: flags.waitLock,
+          leaseWaitMs: flags.waitLease,
+          deployId: flags.deployId,
+          spoolDir: flags.spoolDir,
         });
       } finally {
         cancel.dispose();
@@ -90,6 +120,7 @@ function report(outcome: HostOutcome, json: boolean, color: boolean): void {
       steps: outcome.steps,
       applyId: outcome.applyId,
       error: outcome.error,
+      spooled: outcome.spooled ?? [],
     });
   } else if (plan) {
     switch (status) {
@@ -116,6 +147,12 @@ function report(outcome: HostOutcome, json: boolean, color: boolean): void {
         process.stdout.write(paint(color, 'yellow', `Apply cancelled: ${outcome.error}`) + '\n');
         break;
     }
+  }
+  if (!json && outcome.spooled?.length) {
+    process.stderr.write(
+      `berth: the record could not be reached; this apply's outcome waits in ${outcome.spooled.join(', ')} ` +
+        'and is written to the record by the next berth that reaches it\n',
+    );
   }
   if (status === 'blocked') throw new UsageError('the plan is blocked (see above); nothing was applied');
   if (status === 'cancelled') throw new ExitError(EXIT.cancelled);

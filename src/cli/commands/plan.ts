@@ -1,30 +1,17 @@
 import type { Command } from 'commander';
 import { hasChanges, type Plan } from '../../model/plan.js';
-import { previewHost } from '../../host/pipeline.js';
-import { localTarget, openHost } from '../../host/target.js';
 import { planText } from '../../reconcile/format.js';
-import { defaultStorePath } from '../../store/paths.js';
-import { storeDir } from '../../store/registry.js';
-import { printWarnings, requestFrom, type RepoFlags } from '../context.js';
+import type { RepoFlags } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
-import { repoOptions } from '../options.js';
+import { engineOptions, repoOptions, storeOption } from '../options.js';
 import { colorPlan, paint, printJson, useColor } from '../output.js';
-import path from 'node:path';
 
 export interface PlanFlags extends RepoFlags {
+  engineTimeout?: number;
   adopt?: boolean;
   allowEmpty?: boolean;
   json?: boolean;
   store?: string;
-}
-
-/** The host the flags and DOCKER_HOST name, as the pipeline opens it. */
-export function hostFrom(flags: PlanFlags) {
-  const target = localTarget(flags.host);
-  // Before host state moved into the engine, the digest key lived beside the record.
-  const dir = storeDir(flags.store ?? defaultStorePath());
-  if (dir) target.legacyKeyFile = path.join(dir, 'secret-digest.key');
-  return openHost(target);
 }
 
 /** The plan as JSON: operations without the full specs, which `render` shows. */
@@ -53,14 +40,19 @@ export function planJson(plan: Plan): unknown {
 }
 
 export function registerPlan(program: Command): void {
-  repoOptions(program.command('plan'))
+  engineOptions(repoOptions(program.command('plan')))
     .description('what apply would do on this host, each action with its reason (exit 0: none, 2: changes)')
     .option('--adopt', 'plan to take over same-named containers berth did not create')
     .option('--allow-empty', 'allow a repo without services to remove every managed container')
-    .option('--store <path>', `deployment record (default ${defaultStorePath()})`)
+    .addOption(storeOption())
     .option('--json', 'print the plan as JSON')
     .action(async (flags: PlanFlags) => {
-      const { plan, warnings, busy } = await previewHost(hostFrom(flags), requestFrom(flags));
+      // The pipeline (and with it the engine client) is loaded only when the command runs.
+      const [{ hostFrom, printWarnings, requestFrom }, { previewHost }] = await Promise.all([
+        import('../context.js'),
+        import('../../host/pipeline.js'),
+      ]);
+      const { plan, warnings, busy } = await previewHost(await hostFrom(flags), requestFrom(flags));
       printWarnings(warnings);
       if (flags.json) printJson({ ...(planJson(plan) as object), busy: busy ?? null });
       else {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { FIELD_LIST } from '../../config/fields.js';
 import type { ServiceSpec } from '../../model/service.js';
-import { serviceAsFile } from './render.js';
+import { serviceAsFile } from '../service-file.js';
 
 const full: ServiceSpec = {
   name: 'api',

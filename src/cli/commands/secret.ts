@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { hostFiles } from '../../adapters/fs.js';
 import { UsageError } from '../../model/errors.js';
 import { ageSecretPath, DEFAULT_AGE_IDENTITY } from '../../secrets/age.js';
-import { encryptSecret, parseRecipients } from '../../secrets/encrypt.js';
 import { MAX_SECRET_SIZE, secretNameProblem, secretValue } from '../../secrets/types.js';
-import { isLocalRepo } from '../../source/read.js';
 
 interface EncryptFlags {
   recipient?: string[];
@@ -46,6 +43,12 @@ export function registerSecret(program: Command): void {
     .option('--repo <path>', 'local checkout of the state repo', '.')
     .addHelpText('after', HELP)
     .action(async (name: string, flags: EncryptFlags) => {
+      // age and the repo reader are loaded only when the command runs.
+      const [{ encryptSecret, parseRecipients }, { isLocalRepo }, { hostFiles }] = await Promise.all([
+        import('../../secrets/encrypt.js'),
+        import('../../source/read.js'),
+        import('../../adapters/fs.js'),
+      ]);
       const problem = secretNameProblem(name);
       if (problem) throw new UsageError(problem);
       if (!isLocalRepo(flags.repo)) {

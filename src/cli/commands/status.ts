@@ -1,12 +1,7 @@
 import type { Command } from 'commander';
-import { loadRepo } from '../../host/desired.js';
-import { fleetStatus } from '../../fleet/status.js';
-import { fleetHosts } from '../../fleet/targets.js';
 import { UsageError } from '../../model/errors.js';
-import { printWarnings } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
-import { fleetOptions, fleetRequest, recentApplies, withFleet, type FleetFlags } from '../fleet.js';
-import { statusTable } from '../fleet-output.js';
+import { fleetOptions, type FleetFlags } from '../fleet.js';
 import { printJson, useColor } from '../output.js';
 
 interface StatusFlags extends FleetFlags {
@@ -21,6 +16,16 @@ export function registerStatus(program: Command): void {
     .option('--no-health', 'do not run the services’ health checks')
     .option('--json', 'print the status as JSON')
     .action(async (flags: StatusFlags) => {
+      const [{ loadRepo }, { fleetStatus }, { fleetHosts }, { printWarnings }, run, { statusTable }] =
+        await Promise.all([
+          import('../../host/desired.js'),
+          import('../../fleet/status.js'),
+          import('../../fleet/targets.js'),
+          import('../context.js'),
+          import('../fleet-run.js'),
+          import('../fleet-output.js'),
+        ]);
+      const { fleetRequest, recentApplies, withFleet } = run;
       const req = fleetRequest(flags, 'berth status');
       const loaded = await loadRepo(req.source);
       if (!flags.json) printWarnings(loaded.warnings);
@@ -31,7 +36,7 @@ export function registerStatus(program: Command): void {
         );
       const hosts = fleetHosts(inv, flags.limit);
       const applies = await recentApplies(flags.store);
-      const statuses = await withFleet((open) =>
+      const statuses = await withFleet(flags, (open) =>
         fleetStatus(hosts, { ...req, loaded }, { open, health: flags.health, applies }),
       );
       const ok = statuses.every((s) => s.reachable && s.inSync && s.healthy && !s.error);

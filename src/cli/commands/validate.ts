@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import type { LoadResult } from '../../config/load.js';
 import { formatIssue } from '../../model/errors.js';
 import { ExitError } from '../exit.js';
-import { loadChecked, readFiles, type RepoFlags } from '../context.js';
+import type { RepoFlags } from '../context.js';
 import { repoOptions } from '../options.js';
 import { paint, printJson, useColor } from '../output.js';
 
@@ -11,11 +10,13 @@ export function registerValidate(program: Command): void {
     .description('check a state repo: every problem at once as file:line:col, exit 1 on any')
     .option('--json', 'print the issues as JSON')
     .action(async (flags: RepoFlags & { json?: boolean }) => {
+      const { readFiles } = await import('../context.js');
+      // The schemas and the YAML parser load while git reads the repo in its own processes.
       // Problems found while reading (a symlink out of the repo, a file too large or not UTF-8)
       // come back with the files and are reported with every other issue.
-      const files = await readFiles(flags);
+      const [files, { loadChecked }] = await Promise.all([readFiles(flags), import('../../host/checked.js')]);
       const ref = files.ref;
-      const result: LoadResult = loadChecked(files);
+      const result = loadChecked(files);
       const errors = result.issues.filter((i) => i.severity === 'error');
       if (flags.json) {
         printJson({

@@ -1,12 +1,8 @@
 import { Option, type Command } from 'commander';
-import { loadRepo } from '../../host/desired.js';
-import { converged, waitFleet } from '../../fleet/status.js';
-import { durationFlag, fleetHosts } from '../../fleet/targets.js';
 import { UsageError } from '../../model/errors.js';
-import { printWarnings } from '../context.js';
 import { EXIT, ExitError } from '../exit.js';
-import { fleetOptions, fleetRequest, withFleet, type FleetFlags } from '../fleet.js';
-import { missingList, seconds } from '../fleet-output.js';
+import { fleetOptions, type FleetFlags } from '../fleet.js';
+import { durationFlag } from '../options.js';
 import { paint, printJson, useColor } from '../output.js';
 import { cancelOnSignals } from '../signals.js';
 
@@ -22,18 +18,27 @@ export function registerWait(program: Command): void {
       "block until every host of the environment runs its state commit healthy (CI's gate before smoke tests and promotion)",
     )
     .option('--commit <sha>', 'the state commit to wait for (default: the head of --env when wait starts)')
-    .requiredOption('--timeout <duration>', 'give up after this long, e.g. 10m', (v) =>
-      durationFlag('--timeout', v),
-    )
+    .requiredOption('--timeout <duration>', 'give up after this long, e.g. 10m', durationFlag('--timeout'))
     .addOption(
       new Option('--interval <duration>', 'time between two looks at a host')
-        .argParser((v) => durationFlag('--interval', v))
+        .argParser(durationFlag('--interval', { positive: true }))
         .default(2_000, '2s'),
     )
     .option('--json', 'print the outcome as JSON')
     .action(async (flags: WaitFlags) => {
       if (!flags.env)
         throw new UsageError('berth wait needs --env ENV (and --commit SHA to wait for a given commit)');
+      const [{ loadRepo }, { converged, waitFleet }, { fleetHosts }, { printWarnings }, run, out] =
+        await Promise.all([
+          import('../../host/desired.js'),
+          import('../../fleet/status.js'),
+          import('../../fleet/targets.js'),
+          import('../context.js'),
+          import('../fleet-run.js'),
+          import('../fleet-output.js'),
+        ]);
+      const { fleetRequest, withFleet } = run;
+      const { missingList, seconds } = out;
       const req = fleetRequest({ ...flags, ref: flags.commit ?? flags.ref }, 'berth wait');
       const loaded = await loadRepo(req.source);
       if (!flags.json) printWarnings(loaded.warnings);
@@ -53,7 +58,7 @@ export function registerWait(program: Command): void {
       const cancel = cancelOnSignals();
       let result;
       try {
-        result = await withFleet((open) =>
+        result = await withFleet(flags, (open) =>
           waitFleet(
             hosts,
             { ...req, loaded },

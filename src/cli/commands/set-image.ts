@@ -1,0 +1,96 @@
+import { Option, type Command } from 'commander';
+import { describeRelease } from '../../gitops/release.js';
+import { printJson } from '../output.js';
+import {
+  gitopsOptions,
+  retryNotice,
+  withWorkspace,
+  writeOptions,
+  type WriteFlags,
+} from './gitops-options.js';
+
+interface SetImageFlags extends WriteFlags {
+  env: string;
+  image: string;
+  commit?: string;
+  build?: string;
+  force?: boolean;
+}
+
+const HELP = `
+Edits services/SERVICE.yaml on the environment's branch (comments, key order and quoting kept),
+commits "SERVICE: build N (sha)" and pushes. When another job pushed first, it reads the branch
+again and redoes the edit (--tries times). An unchanged value makes no commit; a build number
+lower than the branch's is refused unless --force. Never talks to a Docker engine.
+
+  berth set-image api --env staging --repo git@git.example.com:ops/state.git \\
+    --image registry.example.com/team/api:1.4.3 --commit "$CI_COMMIT_SHA" --build "$CI_PIPELINE_IID"`;
+
+export function registerSetImage(program: Command): void {
+  writeOptions(gitopsOptions(program.command('set-image')))
+    .argument('<service>', 'the service to change')
+    .description(
+      'CI: commit a new image (and gitCommit, buildNumber) for a service to an environment branch, and push',
+    )
+    .addOption(
+      new Option('--env <name>', 'environment: the branch to change').env('BERTH_ENV').makeOptionMandatory(),
+    )
+    .requiredOption('--image <ref>', 'the new image reference')
+    .option('--commit <sha>', 'CI metadata: the source commit the image was built from (gitCommit)')
+    .option('--build <n>', 'CI metadata: the build number (buildNumber); never lowered without --force')
+    .option('--force', 'allow a build number lower than the one on the branch')
+    .option('--json', 'print the outcome as JSON')
+    .addHelpText('after', HELP)
+    .action(async (service: string, flags: SetImageFlags) => {
+      const [{ changeName, setImage }, { loadChecked }] = await Promise.all([
+        import('../../gitops/set-image.js'),
+        import('../../host/checked.js'),
+      ]);
+      let branch = flags.env;
+      const out = await withWorkspace(flags, (ws) =>
+        setImage(
+          ws,
+          {
+            service,
+            env: flags.env,
+            image: flags.image,
+            ...(flags.commit !== undefined ? { gitCommit: flags.commit } : {}),
+            ...(flags.build !== undefined ? { buildNumber: flags.build } : {}),
+            force: Boolean(flags.force),
+          },
+          {
+            load: loadChecked,
+            maxTries: flags.tries,
+            onRetry: retryNotice(flags.json, () => branch, flags.tries),
+          },
+        ).then((r) => ((branch = r.branch), r)),
+      );
+      const { result, commit } = out;
+      if (flags.json) {
+        printJson({
+          service,
+          env: flags.env,
+          branch: out.branch,
+          changed: commit !== undefined,
+          commit: commit ?? out.base,
+          base: out.base,
+          tries: out.tries,
+          file: result.file,
+          before: result.before,
+          after: result.after,
+        });
+        return;
+      }
+      if (!commit) {
+        process.stdout.write(
+          `${service}: ${out.branch} already has ${describeRelease(result.after)}; nothing to commit\n`,
+        );
+        return;
+      }
+      const { now, was } = changeName(result.before, result.after);
+      const tries = out.tries > 1 ? ` after ${out.tries} tries` : '';
+      process.stdout.write(
+        `${service}: ${now} pushed to ${out.branch} as ${commit.slice(0, 12)}${tries} (was ${was})\n`,
+      );
+    });
+}
