@@ -17,6 +17,7 @@ import Docker from 'dockerode';
 import { startEngine, startWorld, waitUntil, type EngineHandle, type World } from '../world/index.js';
 import { startHaproxy, type HaproxyHandle } from '../world/haproxy.js';
 import { startEc2, type Ec2Fake } from '../world/ec2.js';
+import { startPostgres } from '../world/postgres.js';
 import { GiveUp, processes } from '../world/proc.js';
 import {
   clientKey,
@@ -454,11 +455,108 @@ describe('the fleet: deploy, status and wait over SSH through a bastion', () => 
     noSshLeft();
   });
 
+  test('batch 100% with max_unavailable 1 and a PostgreSQL record: leases make hosts take turns out of rotation', async (t) => {
+    const pg = await startPostgres();
+    try {
+      repo.git('checkout', '-q', '-b', 'leases');
+      const commit = repo.commit({
+        'berth.yaml': berthYaml(['rollout: { max_unavailable: 1 }']),
+        'services/web.yaml': web(world.images.web2, { env: 'leased' }),
+      });
+      repo.git('checkout', '-q', 'main');
+      const load = steadyLoad(hap.frontend);
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await berth(
+        [
+          'deploy',
+          '--repo',
+          repo.dir,
+          '--env',
+          'leases',
+          '--batch',
+          '100%',
+          '--deploy-id',
+          'fleet-leases-1',
+          '--cache-dir',
+          `${work}/cache`,
+          '--json',
+        ],
+        { BERTH_STORE: pg.url, BERTH_SPOOL_DIR: `${work}/spool` },
+        240_000,
+      );
+      const { sent, failures } = await load.finish();
+      t.diagnostic(`${sent} requests through HAProxy, ${failures.length} failed`);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const o = json<DeployJson>(r);
+      assert.deepEqual(
+        o.hosts.map((h) => [h.host, h.batch, h.status]),
+        HOSTS.map((h) => [h.name, 1, 'applied']),
+      );
+      assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+      await allInRotation();
+
+      // One deploy in the shared record, each host with a lease step before its drain, and the
+      // windows out of rotation one after the other although the three hosts ran at once.
+      const h = await berth(['history', '--json', '--deploy', 'fleet-leases-1'], {
+        BERTH_STORE: pg.url,
+        BERTH_SPOOL_DIR: `${work}/spool`,
+      });
+      assert.equal(h.code, 0, h.stderr);
+      const entries = JSON.parse(h.stdout) as Array<{
+        command?: string;
+        hosts: Array<{
+          host: string;
+          stateCommit?: string;
+          steps: Array<{ action: string; startedAt: string; finishedAt?: string }>;
+        }>;
+      }>;
+      assert.equal(entries.length, 1, h.stdout);
+      const entry = entries[0]!;
+      assert.equal(entry.command, 'berth deploy');
+      assert.deepEqual(
+        entry.hosts.map((x) => x.host).sort(),
+        HOSTS.map((x) => x.name),
+      );
+      const windows = entry.hosts
+        .map((x) => {
+          assert.equal(x.stateCommit, commit);
+          const actions = x.steps.map((s) => s.action);
+          assert.ok(
+            actions.indexOf('lease') >= 0 && actions.indexOf('lease') < actions.indexOf('drain'),
+            actions.join(),
+          );
+          const drain = x.steps.find((s) => s.action === 'drain')!;
+          const back = x.steps.find((s) => s.action === 'undrain')!;
+          return { host: x.host, from: Date.parse(drain.startedAt), to: Date.parse(back.finishedAt!) };
+        })
+        .sort((a, b) => a.from - b.from);
+      t.diagnostic(`windows: ${JSON.stringify(windows.map((w) => [w.host, w.to - w.from]))}`);
+      for (let i = 1; i < windows.length; i++) {
+        assert.ok(
+          windows[i]!.from >= windows[i - 1]!.to,
+          `${windows[i]!.host} left rotation before ${windows[i - 1]!.host} came back`,
+        );
+      }
+      // The leases are given back.
+      const [held] = await pg.admin<{ n: number }>(
+        'SELECT count(*)::int AS n FROM berth.leases',
+        [],
+        'berth',
+      );
+      assert.equal(held?.n, 0, 'every lease was given back');
+      noSshLeft();
+    } finally {
+      await pg.stop();
+    }
+  });
+
   test('SIGINT stops every host at a safe point: replacements rolled back, all back in rotation', async () => {
     const before = await webs();
     repo.git('checkout', '-q', '-b', 'slow');
-    // A health check that never passes, with retries enough to last well past the signal.
+    // A health check that never passes, with retries enough to last well past the signal; every
+    // host may be out of rotation at once, so all three are mid-replacement when it comes.
     repo.commit({
+      'berth.yaml': berthYaml(['rollout: { max_unavailable: 100% }']),
       'inventory.yaml': inventory(),
       'services/web.yaml': web(world.images.web1, {
         env: 'slow',
