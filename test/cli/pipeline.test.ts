@@ -181,6 +181,8 @@ describe('one pipeline, one lock per host', () => {
     const before = await containers();
     repo.commit({
       'berth.yaml': berthYaml('inventory: { source: aws-ec2, region: eu-west-1 }'),
+      // With a discovering source, inventory.yaml keeps vars only: the addresses come from EC2.
+      'inventory.yaml': 'hosts:\n  app-1: { vars: { lb_server: app-1 } }\n',
       'services/web.yaml': web(world.images.web2, 'four'),
       'services/api.yaml': `image: ${world.images.web1}\npull: missing\nenv_vars: { PORT: '${PORT + 1}' }\n`,
     });
@@ -204,6 +206,7 @@ describe('one pipeline, one lock per host', () => {
     assert.deepEqual(await containers(), before, 'nothing started, nothing stopped');
     repo.commit({
       'berth.yaml': berthYaml(),
+      'inventory.yaml': 'hosts:\n  app-1: { address: 127.0.0.5 }\n',
       'services/api.yaml': null,
       'services/web.yaml': web(world.images.web1, 'three'),
     });
