@@ -19,6 +19,11 @@ export interface DockerEngineOptions {
   /** Where registry credentials are read from (defaults as the docker CLI). */
   auth?: AuthEnv;
   /**
+   * How messages name this engine when `host` is not what the user wrote (an SSH-forwarded
+   * socket): e.g. `app-1 (admin@10.0.1.11) /var/run/docker.sock`. Default: the endpoint.
+   */
+  label?: string;
+  /**
    * Longest wait for one answer from the engine (default DEFAULT_ENGINE_TIMEOUT_MS). A stop may
    * take its stop timeout more; a pull may take as long as it keeps making progress.
    */
@@ -84,6 +89,7 @@ export interface DockerConnection {
 
 export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnection {
   const endpoint = opts.host ?? (process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST);
+  const shown = opts.label ?? endpoint;
   let client: Promise<Dockerode> | undefined;
   const docker = () =>
     (client ??= (async () => {
@@ -104,7 +110,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
     ) {
       return new ExternalError(
         'docker',
-        `cannot reach the Docker engine at ${endpoint} (DOCKER_HOST): ${err.message}`,
+        `cannot reach the Docker engine at ${opts.label ?? `${endpoint} (DOCKER_HOST)`}: ${err.message}`,
         {
           cause: e,
         },
@@ -114,13 +120,13 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
     // "(HTTP code 404) unexpected - ..." message; keep only the engine's words.
     const detail = (err.json?.message ?? err.message).replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
     const status = err.statusCode ? ` (HTTP ${err.statusCode})` : '';
-    return new ExternalError('docker', `${what}: ${detail}${status} [${endpoint}]`, { cause: e });
+    return new ExternalError('docker', `${what}: ${detail}${status} [${shown}]`, { cause: e });
   };
   const timeoutMs = opts.timeoutMs ?? DEFAULT_ENGINE_TIMEOUT_MS;
   const noAnswer = (what: string, ms: number) =>
     new ExternalError(
       'docker',
-      `the Docker engine at ${endpoint} (DOCKER_HOST) did not answer within ${seconds(ms)} (${what}); ` +
+      `the Docker engine at ${opts.label ?? `${endpoint} (DOCKER_HOST)`} did not answer within ${seconds(ms)} (${what}); ` +
         `--engine-timeout sets the limit`,
     );
   /** One request to the engine, bounded in time, every failure an ExternalError naming the engine. */
@@ -361,7 +367,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
         return state;
       }),
   };
-  return { engine, state: (stateOpts) => dockerHostState(docker, call, endpoint, stateOpts) };
+  return { engine, state: (stateOpts) => dockerHostState(docker, call, shown, stateOpts) };
 }
 
 function seconds(ms: number): string {

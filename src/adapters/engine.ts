@@ -28,6 +28,20 @@ export interface ContainerState {
 }
 
 /**
+ * The network as the engine's host sees it, when berth runs elsewhere (over SSH): health checks
+ * must test what the host reaches (its own 127.0.0.1, its private network), not what the
+ * machine running berth does.
+ */
+export interface HostNetwork {
+  /** The host's name, for check output (`from app-1`). */
+  readonly from: string;
+  /** A local unix socket whose connections reach HOST:PORT from the host. */
+  socketTo(host: string, port: number): Promise<string>;
+  /** Whether HOST:PORT accepts a TCP connection from the host, within `timeoutMs`. */
+  tcpCheck(host: string, port: number, timeoutMs: number): Promise<{ ok: boolean; output: string }>;
+}
+
+/**
  * The Docker engine of one host. The only way berth talks to Docker; every error thrown is an
  * ExternalError that names the engine's endpoint (DOCKER_HOST).
  */
@@ -57,4 +71,6 @@ export interface Engine {
    * `timeoutMs`; its exit code and the tail of its output (stdout and stderr together).
    */
   exec(id: string, argv: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }>;
+  /** The host's network when it is not this machine's (an engine reached over SSH). */
+  readonly network?: HostNetwork;
 }

@@ -87,3 +87,13 @@ export function spoolDirOption(): Option {
     `where outcomes wait while the record cannot be reached (default ${path.join(path.dirname(defaultStorePath()), 'spool')})`,
   ).env('BERTH_SPOOL_DIR');
 }
+
+/** `--deploy-id` as the user wrote it (`apply`, `deploy`). */
+export function deployId(v: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(v)) {
+    throw new UsageError(
+      `--deploy-id "${v}": use up to 128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit`,
+    );
+  }
+  return v;
+}

@@ -528,9 +528,20 @@ test('berth.yaml: settings, environments and smoke checks', () => {
   });
 });
 
-test('berth.yaml: rollout.batch is refused until berth deploy, which reads it, exists', () => {
-  assert.deepEqual(report({ 'berth.yaml': 'project: shop\nrollout: { batch: 2, max_unavailable: 1 }\n' }), [
-    'berth.yaml:2:12 rollout.batch: rollout.batch is used by `berth deploy`, which is not available in this version of berth; remove it',
+test('berth.yaml: rollout.batch and max_unavailable are read (a number or a percentage)', () => {
+  assert.deepEqual(
+    report({ 'berth.yaml': 'project: shop\nrollout: { batch: 2, max_unavailable: 1 }\n' }),
+    [],
+  );
+  const settings = (text: string) =>
+    loadStateRepo({ files: new Map([['berth.yaml', text]]), ref: 'main' }).repo?.settings?.rollout;
+  assert.deepEqual(settings('rollout: { batch: 3 }\n'), { batch: 3, maxUnavailable: 1 });
+  assert.deepEqual(settings("rollout: { batch: '25%', max_unavailable: '50%' }\n"), {
+    batch: '25%',
+    maxUnavailable: '50%',
+  });
+  assert.deepEqual(report({ 'berth.yaml': "rollout: { batch: '0%' }\n" }), [
+    'berth.yaml:1:19 rollout.batch: "0%" is not a number of hosts or a percentage from 1% to 100%',
   ]);
 });
 

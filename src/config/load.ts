@@ -104,14 +104,8 @@ export function loadStateRepo(input: RepoFiles): LoadResult {
 
   const berth = loadBerth(files.get(BERTH_FILE), issues);
   const staticInventory = (berth.config?.inventory?.source ?? 'static') === 'static';
-  const inv = staticInventory ? loadInventory(files.get(INVENTORY_FILE), issues) : undefined;
-  if (!staticInventory && files.has(INVENTORY_FILE)) {
-    issues.push({
-      file: INVENTORY_FILE,
-      message: `this file is not read: berth.yaml takes hosts from inventory source "${berth.config?.inventory?.source}"`,
-      severity: 'warning',
-    });
-  }
+  const inv = loadInventory(files.get(INVENTORY_FILE), issues);
+  if (!staticInventory && inv?.yaml) checkDiscoveredHosts(inv.yaml, berth.config?.inventory?.source, issues);
 
   const services: LoadedService[] = [];
   const prefix = `${berth.servicesDir}/`;
@@ -208,17 +202,6 @@ function loadBerth(content: string | undefined, issues: ConfigIssue[]): LoadedBe
   }
   const config = result.data;
   checkEnvironments(y, config, issues);
-  // A setting whose feature is not here yet is refused, never read and ignored.
-  if (config.rollout?.batch !== undefined) {
-    issues.push(
-      issueAt(
-        y,
-        ['rollout', 'batch'],
-        'rollout.batch is used by `berth deploy`, which is not available in this version of berth; remove it',
-        { at: 'key' },
-      ),
-    );
-  }
   return { config, yaml: y, servicesDir };
 }
 
@@ -296,7 +279,33 @@ function loadInventory(content: string | undefined, issues: ConfigIssue[]): Load
     issues.push(...fromZod(y, inventorySchema, result.error));
     return { yaml: y, names };
   }
-  return { yaml: y, inventory: toInventory(result.data), names };
+  // `ssh` as written (durations unparsed): the fleet reads it with the same schema as the `ssh`
+  // maps in group and host vars, layered over it.
+  return { yaml: y, inventory: toInventory(result.data, (data as Record<string, unknown>).ssh), names };
+}
+
+/**
+ * With a discovering source (aws-ec2) the source lists the hosts, with their addresses and
+ * groups; inventory.yaml may still give groups their vars, set `ssh`, and give a host (by the
+ * name the source finds it under) its vars, but never an address or groups of its own.
+ */
+function checkDiscoveredHosts(y: YamlFile, source: string | undefined, issues: ConfigIssue[]): void {
+  const hosts = isMapValue(y.data) ? y.data.hosts : undefined;
+  if (!isMapValue(hosts)) return;
+  for (const [name, h] of Object.entries(hosts)) {
+    if (!isMapValue(h)) continue;
+    for (const key of ['address', 'groups'])
+      if (key in h) {
+        issues.push(
+          issueAt(
+            y,
+            ['hosts', name, key],
+            `the hosts come from inventory source "${source}" (berth.yaml), which sets their ${key}; here a host may only have vars`,
+            { at: 'key' },
+          ),
+        );
+      }
+  }
 }
 
 function rawInventoryNames(data: Record<string, unknown>): Set<string> {
@@ -312,7 +321,7 @@ function rawInventoryNames(data: Record<string, unknown>): Set<string> {
   return names;
 }
 
-function toInventory(inv: InventoryInput): Inventory {
+function toInventory(inv: InventoryInput, rawSsh: unknown): Inventory {
   const groups: Inventory['groups'] = {};
   for (const [name, g] of Object.entries(inv.groups ?? {})) groups[name] = { vars: g?.vars ?? {} };
   const hosts = Object.entries(inv.hosts ?? {}).map(([name, h]) => {
@@ -322,7 +331,7 @@ function toInventory(inv: InventoryInput): Inventory {
     return host;
   });
   const out: Inventory = { hosts, groups };
-  if (inv.ssh) out.ssh = { ...inv.ssh };
+  if (inv.ssh && isMapValue(rawSsh)) out.ssh = { ...rawSsh };
   return out;
 }
 
@@ -461,8 +470,9 @@ function checkHosts(
  */
 function templateSchema(staticInventory: boolean, inv: LoadedInventory | undefined): TemplateSchema {
   const schema: TemplateSchema = { serviceFields: SERVICE_TEMPLATE_FIELDS };
-  if (staticInventory && !inv) schema.groups = [];
-  else if (inv?.inventory) schema.groups = Object.keys(inv.inventory.groups).sort();
+  if (!staticInventory) return schema;
+  if (!inv) schema.groups = [];
+  else if (inv.inventory) schema.groups = Object.keys(inv.inventory.groups).sort();
   return schema;
 }
 
@@ -550,7 +560,7 @@ function toSettings(b: BerthInput, servicesDir: string): RepoSettings {
     secretsDir: b.secrets_dir ?? DEFAULT_SECRETS_DIR,
     environments,
     rollout: {
-      batch: b.rollout?.batch ?? 1,
+      batch: (b.rollout?.batch ?? 1) as RepoSettings['rollout']['batch'],
       maxUnavailable: (b.rollout?.max_unavailable ?? 1) as RepoSettings['rollout']['maxUnavailable'],
       ...(b.rollout?.lease_expiry !== undefined ? { leaseExpiryMs: b.rollout.lease_expiry } : {}),
     },

@@ -152,7 +152,19 @@ export const berthSchema = z
       .describe("How a host leaves and rejoins rotation; other keys are the provider's settings."),
     rollout: z
       .strictObject({
-        batch: z.int().min(1).optional().describe('Hosts deployed at once.').meta({ default: 1 }),
+        batch: z
+          .union([
+            z.int().min(1),
+            z.string().regex(/^(?:100|[1-9][0-9]?)%$/, {
+              error: (iss) =>
+                `${JSON.stringify(iss.input)} is not a number of hosts or a percentage from 1% to 100%`,
+            }),
+          ])
+          .optional()
+          .describe(
+            'Hosts `berth deploy` changes at once: a number, or a percentage of the hosts deployed (rounded up).',
+          )
+          .meta({ default: 1 }),
         max_unavailable: z
           .union([
             z.int().min(1, {
@@ -244,6 +256,38 @@ export const berthSchema = z
 
 const vars = () => z.record(z.string(), z.unknown()).describe('Variables for templates: host.vars.');
 
+/**
+ * How `deploy`, `status` and `wait` reach hosts over SSH: inventory.yaml's `ssh:`, and a `ssh`
+ * map in the vars of a group or host (key by key over it).
+ */
+export const sshSchema = z.strictObject({
+  user: nonEmptyLine().optional().describe('The login user (default: your ssh config, else your own name).'),
+  port: z.int().min(1).max(65535).optional().describe('The SSH port (default: your ssh config, else 22).'),
+  identity_file: nonEmptyLine().optional().describe('A private key; only this key is offered.'),
+  known_hosts: nonEmptyLine()
+    .optional()
+    .describe('The known_hosts file host keys are checked against (default: ~/.ssh/known_hosts).'),
+  bastion: line()
+    .regex(/^(?:[^@\s]+@)?[^@:\s]+(?::\d{1,5})?$/, {
+      error: (iss) => `bastion ${JSON.stringify(iss.input)} must be [user@]host[:port]`,
+    })
+    .optional()
+    .describe('A jump host, [user@]host[:port], reached with the same key and known_hosts.'),
+  host_key_checking: z
+    .enum(['strict', 'accept-new'])
+    .optional()
+    .describe(
+      "strict: refuse a host whose key is not in known_hosts; accept-new: record a new host's key. A changed key is always refused.",
+    )
+    .meta({ default: 'strict' }),
+  config_file: nonEmptyLine()
+    .optional()
+    .describe('An ssh_config file to use instead of ~/.ssh/config and /etc/ssh/ssh_config.'),
+  connect_timeout: duration('Bound on connecting to a host (and to the bastion), e.g. 10s.')
+    .optional()
+    .meta({ default: '10s' }),
+});
+
 /** inventory.yaml. */
 export const inventorySchema = z
   .strictObject({
@@ -278,18 +322,7 @@ export const inventorySchema = z
       )
       .optional()
       .describe('Group settings; a group named only by hosts exists too.'),
-    ssh: z
-      .strictObject({
-        user: nonEmptyLine().optional(),
-        port: z.int().min(1).max(65535).optional(),
-        identity_file: nonEmptyLine().optional(),
-        known_hosts: nonEmptyLine().optional(),
-        bastion: line()
-          .regex(/^(?:[^@\s]+@)?[^@:\s]+(?::\d{1,5})?$/, {
-            error: (iss) => `bastion ${JSON.stringify(iss.input)} must be [user@]host[:port]`,
-          })
-          .optional(),
-      })
+    ssh: sshSchema
       .optional()
       .describe("How `deploy` and `status` reach hosts; the rest comes from the user's ~/.ssh/config."),
   })

@@ -44,7 +44,7 @@ export function healthFor(spec: ServiceSpec, engine: Engine, containerId: string
       check: hc,
       successes: 1,
       containerRunning,
-      probe: (signal) => httpProbe(url, hc.timeout, signal),
+      probe: (signal) => httpProbe(url, hc.timeout, signal, engine.network),
     };
   }
   if (hc?.tcp !== undefined) {
@@ -54,7 +54,7 @@ export function healthFor(spec: ServiceSpec, engine: Engine, containerId: string
       check: hc,
       successes: 1,
       containerRunning,
-      probe: (signal) => tcpProbe(target, hc.timeout, signal),
+      probe: (signal) => tcpProbe(target, hc.timeout, signal, engine.network),
     };
   }
   if (hc?.docker) {

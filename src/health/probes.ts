@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import type { Engine } from '../adapters/engine.js';
+import type { Engine, HostNetwork } from '../adapters/engine.js';
 import { notRunningText, shortOutput } from './output.js';
 import type { ProbeResult } from './types.js';
 
@@ -16,8 +16,14 @@ function errorText(e: unknown): string {
  * GET `url` once, on a connection of its own. 2xx and 3xx are healthy (redirects are not
  * followed: a 302 to a login page means the app is up); anything else is unhealthy with the
  * status and the first bytes of the body. The whole exchange is bounded by `timeoutMs`.
+ * With `network` (a host reached over SSH), the connection is made from the host.
  */
-export function httpProbe(url: string, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+export function httpProbe(
+  url: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  network?: HostNetwork,
+): Promise<ProbeResult> {
   let target: URL;
   try {
     target = new URL(url);
@@ -33,34 +39,51 @@ export function httpProbe(url: string, timeoutMs: number, signal?: AbortSignal):
     });
   }
   return oneCheck(timeoutMs, `no answer within ${timeoutMs} ms`, signal, (finish) => {
-    // agent: false: no keep-alive, each check opens and closes its own connection, as a new
-    // client would.
-    const req = client.get(target, { agent: false, headers: { 'user-agent': 'berth-health' } }, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 200 && status < 400) {
-        const location = res.headers.location;
-        finish({ ok: true, output: `HTTP ${status}${location ? ` -> ${location}` : ''}` });
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const report = () =>
-        finish({
-          ok: false,
-          output: `HTTP ${status}: ${Buffer.concat(chunks).subarray(0, BODY_MAX).toString('utf8')}`,
-        });
-      res.on('data', (c: Buffer) => {
-        chunks.push(c);
-        size += c.length;
-        if (size >= BODY_MAX) report();
-      });
-      res.on('end', report);
-      // A body cut off after the status line still tells what the status was.
-      res.on('error', report);
-      res.on('close', report);
-    });
-    req.on('error', (e) => finish({ ok: false, output: errorText(e) }));
-    return () => req.destroy();
+    let req: http.ClientRequest | undefined;
+    let closed = false;
+    const get = (socketPath?: string) => {
+      if (closed) return;
+      // agent: false: no keep-alive, each check opens and closes its own connection, as a new
+      // client would.
+      req = client.get(
+        target,
+        { agent: false, headers: { 'user-agent': 'berth-health' }, ...(socketPath ? { socketPath } : {}) },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 400) {
+            const location = res.headers.location;
+            finish({ ok: true, output: `HTTP ${status}${location ? ` -> ${location}` : ''}` });
+            return;
+          }
+          const chunks: Buffer[] = [];
+          let size = 0;
+          const report = () =>
+            finish({
+              ok: false,
+              output: `HTTP ${status}: ${Buffer.concat(chunks).subarray(0, BODY_MAX).toString('utf8')}`,
+            });
+          res.on('data', (c: Buffer) => {
+            chunks.push(c);
+            size += c.length;
+            if (size >= BODY_MAX) report();
+          });
+          res.on('end', report);
+          // A body cut off after the status line still tells what the status was.
+          res.on('error', report);
+          res.on('close', report);
+        },
+      );
+      req.on('error', (e) => finish({ ok: false, output: errorText(e) }));
+    };
+    if (network) {
+      const host = target.hostname.replace(/^\[|\]$/g, '');
+      const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
+      network.socketTo(host, port).then(get, (e: unknown) => finish({ ok: false, output: errorText(e) }));
+    } else get();
+    return () => {
+      closed = true;
+      req?.destroy();
+    };
   });
 }
 
@@ -73,11 +96,27 @@ export function parseHostPort(hostPort: string): { host: string; port: number } 
   return { host: (m[1] ?? m[2])!, port };
 }
 
-/** Open a TCP connection to `host:port` and close it at once; healthy when it connects in time. */
-export function tcpProbe(hostPort: string, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+/**
+ * Open a TCP connection to `host:port` and close it at once; healthy when it connects in time.
+ * With `network` (a host reached over SSH), the host itself tries the connection.
+ */
+export function tcpProbe(
+  hostPort: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  network?: HostNetwork,
+): Promise<ProbeResult> {
   const target = parseHostPort(hostPort);
   if (!target) {
     return Promise.resolve({ ok: false, final: true, output: `not HOST:PORT: ${shortOutput(hostPort)}` });
+  }
+  if (network) {
+    return oneCheck(timeoutMs, `no connection to ${hostPort} within ${timeoutMs} ms`, signal, (finish) => {
+      network
+        .tcpCheck(target.host, target.port, timeoutMs)
+        .then(finish, (e: unknown) => finish({ ok: false, output: errorText(e) }));
+      return () => undefined;
+    });
   }
   return oneCheck(timeoutMs, `no connection to ${hostPort} within ${timeoutMs} ms`, signal, (finish) => {
     const socket = net.connect(target);

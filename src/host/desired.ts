@@ -13,6 +13,7 @@ import { withSecretDigests } from '../reconcile/secrets.js';
 import { ageSecrets } from '../secrets/age.js';
 import { chainSources } from '../secrets/chain.js';
 import { fileSecrets } from '../secrets/files.js';
+import type { PrivateFiles } from '../secrets/private.js';
 import { readStateRepo, type RepoFiles } from '../source/read.js';
 import { templateSecrets } from '../template/check.js';
 import { looksLikeTemplate, parseTemplate } from '../template/parse.js';
@@ -96,13 +97,19 @@ function secretNames(repo: StateRepo): string[] {
 export async function desiredFor(
   loaded: LoadedRepo,
   host: string | undefined,
-  opts: { env?: string; overrides?: HostOverrides; digestKey?: () => Promise<Buffer> } = {},
+  opts: {
+    env?: string;
+    overrides?: HostOverrides;
+    digestKey?: () => Promise<Buffer>;
+    /** Where the host's secrets and age identity are read (default: this machine). */
+    privateFiles?: PrivateFiles;
+  } = {},
 ): Promise<DesiredState> {
   const { repo, files } = loaded;
   const o = opts.overrides ?? {};
   const source = chainSources([
-    fileSecrets(o.secretsDir ?? repo.settings?.secretsDir),
-    ageSecrets(files.files, o.ageIdentity),
+    fileSecrets(o.secretsDir ?? repo.settings?.secretsDir, opts.privateFiles),
+    ageSecrets(files.files, o.ageIdentity, opts.privateFiles),
   ]);
   const answers = new Map<string, SecretAnswer>();
   for (const name of secretNames(repo)) {

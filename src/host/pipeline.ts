@@ -46,6 +46,8 @@ export interface HostRequest {
    * read again.
    */
   loaded?: LoadedRepo;
+  /** The environment's name for templates, when `source` pins a commit (`ref`) of it. */
+  env?: string;
 }
 
 /** What the pipeline tells whoever watches; the caller decides how it looks. */
@@ -141,9 +143,10 @@ export interface Wanted {
 export async function wantedFor(host: Host, req: HostRequest, signal?: AbortSignal): Promise<Wanted> {
   const loaded = req.loaded ?? (await loadRepo(req.source, signal));
   const desired = await desiredFor(loaded, host.target.name, {
-    env: req.source.env,
+    env: req.env ?? req.source.env,
     overrides: req.overrides,
     digestKey: () => host.state.digestKey(),
+    privateFiles: host.private,
   });
   return { desired, warnings: loaded.warnings };
 }

@@ -2,7 +2,11 @@ import { DEFAULT_DOCKER_HOST, dockerConnection } from '../adapters/docker.js';
 import type { Engine } from '../adapters/engine.js';
 import { hostFiles, type HostFiles } from '../adapters/fs.js';
 import type { HostState } from '../adapters/host-state.js';
-import { UsageError } from '../model/errors.js';
+import type { SshConnection, SshSettings } from '../adapters/ssh.js';
+import { sshHostFiles, sshNetwork, sshPrivateFiles } from '../adapters/ssh-files.js';
+import { RemoteShells } from '../adapters/ssh-shell.js';
+import { ExternalError, UsageError } from '../model/errors.js';
+import { localPrivateFiles, type PrivateFiles } from '../secrets/private.js';
 
 /**
  * How to reach one host: today its Docker engine by a local unix socket or tcp (what
@@ -26,7 +30,22 @@ export interface Host {
   readonly engine: Engine;
   readonly state: HostState;
   readonly files: HostFiles;
+  /** The host's secrets and age identity (default: this machine's files). */
+  readonly private?: PrivateFiles;
 }
+
+/** A host of the fleet, reached over SSH (`berth deploy`, `status`, `wait`). */
+export interface SshHostTarget {
+  /** Its inventory name. */
+  name: string;
+  /** Where SSH connects. */
+  address: string;
+  ssh: SshSettings;
+  /** The engine's socket on the host (`docker_socket` in its vars; default /var/run/docker.sock). */
+  dockerSocket: string;
+}
+
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
 /**
  * The engine DOCKER_HOST names (an unset or empty DOCKER_HOST means docker's own default, as
@@ -67,5 +86,48 @@ export function openHost(target: HostTarget): Host {
     engine: conn.engine,
     state: conn.state({ legacyKeyFile: target.legacyKeyFile }),
     files: hostFiles,
+    private: localPrivateFiles,
+  };
+}
+
+/**
+ * Open a host through its SSH connection: its engine's socket forwarded to a private local
+ * socket (so the host's lock, drain marker and key come through the same connection), its env
+ * files and secrets read and written on the host, its health checks made from the host. The
+ * engine is asked once here, so an engine that is down or a socket the SSH user may not open is
+ * an error naming the host before the pipeline starts.
+ * @throws ExternalError naming the host.
+ */
+export async function openSshHost(
+  t: SshHostTarget,
+  conn: SshConnection,
+  opts: { engineTimeoutMs?: number } = {},
+): Promise<Host> {
+  const local = await conn.forward(t.dockerSocket);
+  const docker = `unix://${local}`;
+  const dc = dockerConnection({
+    host: docker,
+    label: `${t.dockerSocket} on ${conn.description}`,
+    timeoutMs: opts.engineTimeoutMs,
+  });
+  const shells = new RemoteShells(conn);
+  shells.warm();
+  const engine: Engine = { ...dc.engine, network: sshNetwork(conn, shells) };
+  try {
+    await engine.ping();
+  } catch (e) {
+    throw new ExternalError(
+      'ssh',
+      `${conn.description}: the Docker engine at ${t.dockerSocket} does not answer over SSH ` +
+        `(is it running, and may the SSH user open its socket? set docker_socket in the host's vars if it is elsewhere)`,
+      { cause: e },
+    );
+  }
+  return {
+    target: { name: t.name, docker },
+    engine,
+    state: dc.state(),
+    files: sshHostFiles(conn, shells),
+    private: sshPrivateFiles(conn, shells, t.name),
   };
 }

@@ -121,7 +121,8 @@ export interface RepoSettings {
   /** `provider` plus the provider's own settings, as written. */
   loadBalancer?: { provider: string; [setting: string]: unknown };
   rollout: {
-    batch: number;
+    /** Hosts `berth deploy` changes at once: a number, or a percentage of the hosts deployed (`25%`). */
+    batch: number | `${number}%`;
     /** Hosts of a group out of rotation at once: a number, or a percentage of the group (`25%`). */
     maxUnavailable: number | `${number}%`;
     /** How long a lease lasts without renewal; absent: the default. */

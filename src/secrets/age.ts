@@ -1,5 +1,5 @@
 import type { Decrypter } from 'age-encryption';
-import { constants, promises as fsp } from 'node:fs';
+import { localPrivateFiles, modeText, type PrivateFiles } from './private.js';
 import { checkSecretName, SecretError, secretValue, type SecretSource } from './types.js';
 
 /** The host's age identity unless `--age-identity` says otherwise. */
@@ -25,10 +25,13 @@ const MAX_IDENTITY_FILE_SIZE = 64 * 1024;
  * @param files the state repo's files: repo-relative path → content.
  * @param identityFile an age identity file (`age-keygen -o FILE`): `AGE-SECRET-KEY-1...` lines,
  *   `#` comments and blank lines.
+ * @param hostFiles reads the identity file on the host: this machine by default, over SSH for
+ *   `deploy` (the identity stays on its host).
  */
 export function ageSecrets(
   files: ReadonlyMap<string, string>,
   identityFile: string = DEFAULT_AGE_IDENTITY,
+  hostFiles: PrivateFiles = localPrivateFiles,
 ): SecretSource {
   let decrypter: Promise<Decrypter | { problem: string }> | undefined;
   return {
@@ -39,7 +42,7 @@ export function ageSecrets(
       if (text === undefined) return undefined;
       const fail = (why: string): SecretError =>
         new SecretError(`cannot decrypt ${where} with identity ${identityFile}: ${why}`);
-      decrypter ??= loadIdentity(identityFile);
+      decrypter ??= loadIdentity(identityFile, hostFiles);
       const d = await decrypter;
       if ('problem' in d) throw fail(d.problem);
       if (!text.trimStart().startsWith(ARMOR_BEGIN)) {
@@ -75,35 +78,32 @@ export function ageSecrets(
  * that fails to parse may be a secret key with a typo, and the age library's own parse errors
  * quote the whole key, so they are not passed on.
  */
-async function loadIdentity(file: string): Promise<Decrypter | { problem: string }> {
-  let fh: fsp.FileHandle;
-  try {
-    fh = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
+async function loadIdentity(file: string, files: PrivateFiles): Promise<Decrypter | { problem: string }> {
+  const on = files.host ? ` on ${files.host}` : '';
+  const r = await files.read(file, MAX_IDENTITY_FILE_SIZE);
+  switch (r.kind) {
+    case 'ok':
+      break;
+    case 'missing':
       return {
-        problem: `${file} does not exist (make one on the host with age-keygen -o ${file}, or pass --age-identity)`,
+        problem: `${file} does not exist${on} (make one on the host with age-keygen -o ${file}, or pass --age-identity)`,
       };
-    }
-    if (code === 'EACCES') return { problem: `cannot read ${file}: permission denied` };
-    return { problem: `cannot open ${file}: ${code ?? 'error'}` };
+    case 'denied':
+      return { problem: `cannot read ${file}${on}: permission denied` };
+    case 'not-dir':
+      return { problem: `cannot open ${file}${on}: ENOTDIR` };
+    case 'not-file':
+      return { problem: `${file}${on} is not a regular file` };
+    case 'open-mode':
+      return {
+        problem: `${file}${on} can be read by group or others (mode ${modeText(r.mode)}); run chmod 600 ${file}`,
+      };
+    case 'too-large':
+      return { problem: `${file}${on} is too large for an identity file` };
+    case 'error':
+      return { problem: `cannot ${r.stage} ${file}${on}: ${r.code}` };
   }
-  let text: string;
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) return { problem: `${file} is not a regular file` };
-    if (st.mode & 0o077) {
-      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-      return { problem: `${file} can be read by group or others (mode ${mode}); run chmod 600 ${file}` };
-    }
-    if (st.size > MAX_IDENTITY_FILE_SIZE) return { problem: `${file} is too large for an identity file` };
-    text = (await fh.readFile()).toString('utf8');
-  } catch (e) {
-    return { problem: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}` };
-  } finally {
-    await fh.close();
-  }
+  const text = r.bytes.toString('utf8');
   const { Decrypter } = await import('age-encryption');
   const d = new Decrypter();
   let count = 0;

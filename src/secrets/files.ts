@@ -1,5 +1,5 @@
-import { constants, promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { localPrivateFiles, modeText, type PrivateFiles } from './private.js';
 import { checkSecretName, MAX_SECRET_SIZE, SecretError, secretValue, type SecretSource } from './types.js';
 
 /** The host's secrets folder unless berth.yaml's `secrets_dir` says otherwise. */
@@ -11,52 +11,46 @@ export const DEFAULT_SECRETS_DIR = '/etc/berth/secrets';
  * that leaked on the host is worse than a deploy that stops.
  *
  * A symlink is followed and its target checked, so folders kept up to date by links (as
- * credential tools do) work; what is checked is exactly what is read (one open, then fstat).
+ * credential tools do) work; what is checked is exactly what is read (see private.ts). `files`
+ * reads the host's files: this machine's by default, a remote host's over SSH for `deploy`.
  */
-export function fileSecrets(dir: string = DEFAULT_SECRETS_DIR): SecretSource {
+export function fileSecrets(
+  dir: string = DEFAULT_SECRETS_DIR,
+  files: PrivateFiles = localPrivateFiles,
+): SecretSource {
+  const on = files.host ? ` on ${files.host}` : '';
   return {
     async get(name) {
       checkSecretName(name);
       const file = path.join(dir, name);
-      let fh: fsp.FileHandle;
-      try {
-        // O_NONBLOCK: a FIFO in the folder must be refused below, not hang the open.
-        fh = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') return undefined;
-        if (code === 'ENOTDIR') throw new SecretError(`secrets folder ${dir} is not a folder`);
-        if (code === 'EACCES') {
+      const r = await files.read(file, MAX_SECRET_SIZE);
+      switch (r.kind) {
+        case 'ok':
+          return secretValue(name, file, r.bytes);
+        case 'missing':
+          return undefined;
+        case 'not-dir':
+          throw new SecretError(`secrets folder ${dir}${on} is not a folder`);
+        case 'denied':
           throw new SecretError(
-            `secret ${name}: cannot read ${file}: permission denied (run berth as its owner)`,
+            `secret ${name}: cannot read ${file}${on}: permission denied (run berth as its owner)`,
           );
-        }
-        throw new SecretError(`secret ${name}: cannot open ${file}: ${code ?? (e as Error).message}`);
-      }
-      try {
-        const st = await fh.stat();
-        if (!st.isFile()) {
+        case 'not-file':
           throw new SecretError(
-            `secret ${name}: ${file} is not a regular file; put the value in a file and chmod 600 it`,
+            `secret ${name}: ${file}${on} is not a regular file; put the value in a file and chmod 600 it`,
           );
-        }
-        if (st.mode & 0o077) {
-          const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+        case 'open-mode':
           throw new SecretError(
-            `secret ${name}: ${file} can be read by group or others (mode ${mode}); run chmod 600 ${file}`,
+            `secret ${name}: ${file}${on} can be read by group or others (mode ${modeText(r.mode)}); run chmod 600 ${file}`,
           );
-        }
-        if (st.size > MAX_SECRET_SIZE) {
-          throw new SecretError(`secret ${name}: ${file} is larger than ${MAX_SECRET_SIZE} bytes`);
-        }
-        return secretValue(name, file, await fh.readFile());
-      } catch (e) {
-        if (e instanceof SecretError) throw e;
-        throw new SecretError(
-          `secret ${name}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
-        );
-      } finally {
-        await fh.close();
+        case 'too-large':
+          throw new SecretError(`secret ${name}: ${file}${on} is larger than ${MAX_SECRET_SIZE} bytes`);
+        case 'error':
+          throw new SecretError(
+            r.stage === 'open'
+              ? `secret ${name}: cannot open ${file}${on}: ${r.code}`
+              : `secret ${name}: cannot read ${file}${on}: ${r.code}`,
+          );
       }
     },
   };

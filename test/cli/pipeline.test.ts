@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import Docker from 'dockerode';
-import { startWorld, waitUntil, type World } from '../world/index.js';
+import { freePort, startWorld, waitUntil, type World } from '../world/index.js';
 import { berth, MAIN, type CliResult } from '../support/cli.js';
 import { createRepo, type TestRepo } from '../support/repo.js';
 
@@ -181,18 +181,32 @@ describe('one pipeline, one lock per host', () => {
     const before = await containers();
     repo.commit({
       'berth.yaml': berthYaml('inventory: { source: aws-ec2, region: eu-west-1 }'),
+      // With a discovering source, inventory.yaml keeps vars only: the addresses come from EC2.
+      'inventory.yaml': 'hosts:\n  app-1: { vars: { lb_server: app-1 } }\n',
       'services/web.yaml': web(world.images.web2, 'four'),
       'services/api.yaml': `image: ${world.images.web1}\npull: missing\nenv_vars: { PORT: '${PORT + 1}' }\n`,
     });
-    const r = await berth(['apply', ...flags('laptop')], env);
+    // The EC2 API at a loopback port where nothing listens (the SDK's standard endpoint
+    // override), test keys, no instance metadata service: nothing leaves this machine.
+    const closed = await freePort();
+    const r = await berth(['apply', ...flags('laptop')], {
+      ...env,
+      AWS_ENDPOINT_URL: `http://127.0.0.1:${closed}`,
+      AWS_ACCESS_KEY_ID: 'AKIAFAKEFAKEFAKEFAKE',
+      AWS_SECRET_ACCESS_KEY: 'fake-secret-for-a-closed-port',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: '/nonexistent/berth-test/config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/berth-test/credentials',
+    });
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, /berth\.yaml inventory\.source: inventory source "aws-ec2" is not available/);
+    assert.match(
+      r.stderr,
+      /aws-ec2: DescribeInstances in eu-west-1 at http:\/\/127\.0\.0\.1:\d+ failed: cannot connect/,
+    );
     assert.deepEqual(await containers(), before, 'nothing started, nothing stopped');
-    const v = await berth(['validate', '--repo', repo.dir, '--env', 'main'], env);
-    assert.equal(v.code, 1);
-    assert.match(v.stderr, /inventory\.source: inventory source "aws-ec2" is not available/);
     repo.commit({
       'berth.yaml': berthYaml(),
+      'inventory.yaml': 'hosts:\n  app-1: { address: 127.0.0.5 }\n',
       'services/api.yaml': null,
       'services/web.yaml': web(world.images.web1, 'three'),
     });

@@ -6,7 +6,14 @@ import { planText, summary } from '../../reconcile/format.js';
 import { defaultStorePath } from '../../store/paths.js';
 import { EXIT, ExitError } from '../exit.js';
 import { colorPlan, consoleReporter, paint, printJson, useColor } from '../output.js';
-import { durationFlag, engineOptions, repoOptions, spoolDirOption, storeOption } from '../options.js';
+import {
+  deployId,
+  durationFlag,
+  engineOptions,
+  repoOptions,
+  spoolDirOption,
+  storeOption,
+} from '../options.js';
 import { cancelOnSignals } from '../signals.js';
 import { planJson, type PlanFlags } from './plan.js';
 
@@ -23,15 +30,6 @@ function positiveInt(v: string): number {
   if (!Number.isInteger(n) || n < 1)
     throw new UsageError(`--parallel takes a whole number of at least 1, not "${v}"`);
   return n;
-}
-
-function deployId(v: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(v)) {
-    throw new UsageError(
-      `--deploy-id "${v}": use up to 128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit`,
-    );
-  }
-  return v;
 }
 
 export function registerApply(program: Command): void {

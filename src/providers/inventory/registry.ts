@@ -1,14 +1,18 @@
 import { ConfigError } from '../../model/errors.js';
+import { ec2Plugin } from './ec2.js';
 import { staticPlugin } from './static.js';
 import type { InventorySource, InventorySourcePlugin, SettingIssue } from './types.js';
 
 /** Every inventory source berth has, by the name `inventory.source` gives. */
+const ec2 = ec2Plugin();
+
 export const inventorySources: ReadonlyMap<string, InventorySourcePlugin> = new Map([
   [staticPlugin.name, staticPlugin],
+  [ec2.name, ec2],
 ]);
 
 /** Sources berth knows of but does not have yet: named so the error says so, never ignored. */
-const NOT_BUILT: ReadonlySet<string> = new Set(['aws-ec2']);
+const NOT_BUILT: ReadonlySet<string> = new Set<string>([]);
 
 function problem(name: unknown): string {
   const known = [...inventorySources.keys()].sort().join(', ');
