@@ -73,7 +73,8 @@ export function writeKnownHosts(file: string, servers: Array<{ knownHostsLine():
 /** A port that is free on every one of `addresses` a moment ago (tries a few). */
 export async function commonFreePort(addresses: string[]): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // 10000-17999: below the ports tests fix (24xxx-31xxx) and the kernel's ephemeral range.
+    const port = 10_000 + Math.floor(Math.random() * 8_000);
     const servers: net.Server[] = [];
     let ok = true;
     for (const a of addresses) {
