@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -87,6 +88,25 @@ export interface DockerConnection {
   state(opts?: DockerStateOptions): HostState;
 }
 
+/**
+ * docker-modem loads ssh2 when it loads, for DOCKER_HOST=ssh:// — about 11 MiB of resident
+ * memory and a good part of the engine client's start-up — which berth never uses: it refuses
+ * ssh:// (host/target.ts) and reaches remote engines through its own SSH transport, a socket
+ * forwarded by OpenSSH. So before the client loads, docker-modem's ssh module is entered in
+ * node's module cache as already loaded, with a stand-in that refuses; the client then never
+ * loads ssh2.
+ */
+function withoutModemSsh(): void {
+  const fromDockerode = createRequire(createRequire(import.meta.url).resolve('dockerode'));
+  const file = fromDockerode.resolve('docker-modem/lib/ssh.js');
+  const cache = fromDockerode.cache;
+  if (cache[file]) return;
+  const refuse = () => {
+    throw new ExternalError('docker', 'berth reaches engines over SSH through its own transport, not ssh://');
+  };
+  cache[file] = { id: file, filename: file, loaded: true, exports: refuse } as unknown as NodeJS.Module;
+}
+
 export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnection {
   const endpoint = opts.host ?? (process.env.DOCKER_HOST || DEFAULT_DOCKER_HOST);
   const shown = opts.label ?? endpoint;
@@ -94,6 +114,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
   const docker = () =>
     (client ??= (async () => {
       const options = connection(endpoint);
+      withoutModemSsh();
       const { default: Docker } = await import('dockerode');
       return new Docker(options);
     })());
