@@ -89,22 +89,26 @@ export interface DockerConnection {
 }
 
 /**
- * docker-modem loads ssh2 when it loads, for DOCKER_HOST=ssh:// — about 11 MiB of resident
- * memory and a good part of the engine client's start-up — which berth never uses: it refuses
- * ssh:// (host/target.ts) and reaches remote engines through its own SSH transport, a socket
- * forwarded by OpenSSH. So before the client loads, docker-modem's ssh module is entered in
- * node's module cache as already loaded, with a stand-in that refuses; the client then never
- * loads ssh2.
+ * Two parts of the engine client load large libraries when the client loads, for features
+ * berth never uses: docker-modem's ssh:// protocol (ssh2) — berth refuses ssh:// (host/target.ts)
+ * and reaches remote engines through its own SSH transport, a socket forwarded by OpenSSH — and
+ * dockerode's BuildKit build sessions (gRPC and protobuf) — berth pulls images, it never builds
+ * them. Together they are a good part of the client's start-up and resident memory. So before
+ * the client loads, both modules are entered in node's module cache as already loaded, with
+ * stand-ins that refuse; the client then never loads those libraries.
  */
-function withoutModemSsh(): void {
+function withoutUnusedParts(): void {
   const fromDockerode = createRequire(createRequire(import.meta.url).resolve('dockerode'));
-  const file = fromDockerode.resolve('docker-modem/lib/ssh.js');
-  const cache = fromDockerode.cache;
-  if (cache[file]) return;
-  const refuse = () => {
-    throw new ExternalError('docker', 'berth reaches engines over SSH through its own transport, not ssh://');
+  const stub = (file: string, what: string) => {
+    const cache = fromDockerode.cache;
+    if (cache[file]) return;
+    const refuse = () => {
+      throw new ExternalError('docker', `berth does not use the engine client's ${what}`);
+    };
+    cache[file] = { id: file, filename: file, loaded: true, exports: refuse } as unknown as NodeJS.Module;
   };
-  cache[file] = { id: file, filename: file, loaded: true, exports: refuse } as unknown as NodeJS.Module;
+  stub(fromDockerode.resolve('docker-modem/lib/ssh.js'), 'ssh:// protocol (it has its own SSH transport)');
+  stub(fromDockerode.resolve('./session.js'), 'BuildKit build sessions (it never builds images)');
 }
 
 export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnection {
@@ -114,7 +118,7 @@ export function dockerConnection(opts: DockerEngineOptions = {}): DockerConnecti
   const docker = () =>
     (client ??= (async () => {
       const options = connection(endpoint);
-      withoutModemSsh();
+      withoutUnusedParts();
       const { default: Docker } = await import('dockerode');
       return new Docker(options);
     })());

@@ -18,6 +18,8 @@ import { createRepo, type TestRepo } from '../support/repo.js';
 
 /** The engine client: loaded by commands that reach an engine (plan, apply), by no other. */
 const ENGINE_CLIENT = ['dockerode', 'docker-modem', 'ssh2'];
+/** What the engine client would load for features berth does not use (ssh://, image builds). */
+const UNUSED_CLIENT_PARTS = ['ssh2', '@grpc/grpc-js', 'protobufjs'];
 /** Libraries no command needs until it reaches what they are for. `@scope/*`: every package of the scope. */
 const LAZY = [
   'better-sqlite3',
@@ -177,14 +179,14 @@ describe('against a real engine', () => {
     assert.equal(first.code, 0, first.stderr + first.stdout);
     assert.match(first.stdout, /2 to create/);
     assertLoaded(first, ['better-sqlite3', 'dockerode', 'docker-modem'], 'an apply that records');
-    // docker-modem's ssh:// protocol is never used (adapters/docker.ts withoutModemSsh).
-    assertNotLoaded(first, ['age-encryption', 'pg', '@aws-sdk/*', 'ssh2'], 'the first apply');
+    // The client's ssh:// protocol and build sessions are never used (adapters/docker.ts).
+    assertNotLoaded(first, ['age-encryption', 'pg', '@aws-sdk/*', ...UNUSED_CLIENT_PARTS], 'the first apply');
 
     const plan = await tracedBerth(['plan', ...flags], env);
     assert.equal(plan.code, 0, plan.stderr + plan.stdout);
     assert.match(plan.stdout, /No changes/);
     assertLoaded(plan, ['dockerode'], 'plan reaches the engine');
-    assertNotLoaded(plan, [...LAZY, 'ssh2'], 'a no-op plan');
+    assertNotLoaded(plan, [...LAZY, ...UNUSED_CLIENT_PARTS], 'a no-op plan');
 
     const again = await tracedBerth(['apply', ...flags], env);
     assert.equal(again.code, 0, again.stderr + again.stdout);
