@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AgentSettings } from '../model/agent-settings.js';
 import { line, nonEmptyLine } from './schema-parts.js';
 

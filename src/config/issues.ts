@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { ConfigIssue } from '../model/errors.js';
 import { kindOf as kindOfValue } from '../model/kind.js';
 import { issueAt, type YamlFile, type YamlPath } from './yaml-file.js';

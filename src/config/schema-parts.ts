@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDuration, splitCommand } from './values.js';
 
 // The zod building blocks that both the service field table (fields.ts) and the other files'

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { FIELD_LIST, type FieldKey, type SERVICE_FIELDS, type ServiceField } from './fields.js';
 import {
   absPath,
