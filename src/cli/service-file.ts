@@ -1,3 +1,4 @@
+import { stringify } from 'yaml';
 import { FIELD_LIST } from '../config/fields.js';
 import type { ServiceSpec } from '../model/service.js';
 
@@ -9,4 +10,9 @@ export function serviceAsFile(s: ServiceSpec): Record<string, unknown> {
     out[key] = v !== undefined && f.show ? f.show(v, s) : v;
   }
   return out;
+}
+
+/** The same as YAML text, as `berth render` prints it. */
+export function serviceYaml(s: ServiceSpec): string {
+  return stringify(serviceAsFile(s));
 }

@@ -10,10 +10,9 @@ export function registerRender(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (name: string, flags: RepoFlags & { json?: boolean }) => {
       // Loaded only when the command runs: the repo loader, the field table and the YAML writer.
-      const [{ loadDesired, printWarnings }, { serviceAsFile }, { stringify }] = await Promise.all([
+      const [{ loadDesired, printWarnings }, { serviceAsFile, serviceYaml }] = await Promise.all([
         import('../context.js'),
         import('../service-file.js'),
-        import('yaml'),
       ]);
       const { desired, warnings } = await loadDesired(flags);
       printWarnings(warnings);
@@ -24,6 +23,6 @@ export function registerRender(program: Command): void {
         throw new UsageError(`no service "${name}"${where} (services: ${known})`);
       }
       if (flags.json) printJson({ name: s.name, file: s.file, ...serviceAsFile(s) });
-      else process.stdout.write(`# ${s.name} from ${s.file}\n` + stringify(serviceAsFile(s)));
+      else process.stdout.write(`# ${s.name} from ${s.file}\n` + serviceYaml(s));
     });
 }
