@@ -23,7 +23,7 @@ export function assertFreshBuild(): void {
   };
   if (!existsSync(MAIN)) throw new Error(`no build at ${MAIN}: run \`npm run build\` first`);
   const src = newest(path.join(ROOT, 'src'), (f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
-  // tsc writes every output file on each build, main.js included.
+  // The build (scripts/build.ts) writes dist/ afresh, main.js included.
   if (src > statSync(MAIN).mtimeMs) {
     throw new Error('dist/ is older than src/: run `npm run build` before the CLI tests');
   }

@@ -1,7 +1,25 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { berth, type CliResult } from './cli.js';
+import { berth, MAIN, type CliResult } from './cli.js';
+
+/**
+ * dist/ is a bundle (scripts/build.ts): each file loaded from it stands for the source files and
+ * packages the build put into it, as its dist/meta.json lists them.
+ */
+function bundleContents(): Map<string, string[]> {
+  const dist = path.resolve(path.dirname(MAIN), '..');
+  const meta = JSON.parse(readFileSync(path.join(dist, 'meta.json'), 'utf8')) as {
+    outputs: Record<string, { inputs: Record<string, unknown> }>;
+  };
+  const root = path.dirname(dist);
+  return new Map(
+    Object.entries(meta.outputs).map(([file, out]) => [
+      path.join(root, file),
+      Object.keys(out.inputs).map((input) => path.join(root, input)),
+    ]),
+  );
+}
 
 /**
  * Runs the built berth with a preload that writes down every module the process loads, so a
@@ -29,11 +47,14 @@ process.on('exit', () => appendFileSync(out, Object.keys(cache).map((f) => f + '
 `;
 
 export interface TracedRun extends CliResult {
-  /** Every module URL or file the process loaded, in the order seen (ES modules first). */
+  /**
+   * Every module URL or file the process loaded, in the order seen (ES modules first); a file of
+   * the bundle is replaced by the source files and bundled packages in it.
+   */
   modules: string[];
   /** The npm packages among them, by name (`zod`, `@noble/hashes`). */
   packages: Set<string>;
-  /** Whether a file of ours (a path under dist/, e.g. `adapters/docker.js`) was loaded. */
+  /** Whether a module of ours (`adapters/docker.js` for src/adapters/docker.ts) was loaded. */
   loadedOwn(file: string): boolean;
 }
 
@@ -53,18 +74,22 @@ export async function tracedBerth(
       BERTH_TEST_MODULE_TRACE: out,
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim(),
     });
-    const modules = readFileSync(out, 'utf8').split('\n').filter(Boolean);
+    const contents = bundleContents();
+    const modules = readFileSync(out, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .flatMap((m) => contents.get(m.replace(/^file:\/\//, '')) ?? [m]);
     const packages = new Set<string>();
     for (const m of modules) {
       const hit = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(m);
       if (hit) packages.add(hit[1]!);
     }
-    const own = modules.map((m) => m.replace(/^file:\/\//, '')).filter((m) => m.includes('/dist/'));
+    const own = modules.map((m) => m.replace(/^file:\/\//, '')).filter((m) => m.includes('/src/'));
     return {
       ...result,
       modules,
       packages,
-      loadedOwn: (file) => own.some((m) => m.endsWith(`/dist/${file}`)),
+      loadedOwn: (file) => own.some((m) => m.endsWith(`/src/${file.replace(/\.js$/, '.ts')}`)),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
