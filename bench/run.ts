@@ -956,7 +956,9 @@ function startupLines(rows: StartupRow[], others: number): string[] {
     'Each command as a whole process against n services already running, beside bare `node -e 0`',
     `in the same run: every round runs bare node and then each command once; time is the median of`,
     `the ${STARTUP_RUNS} per-round differences, memory the median peak RSS (GNU time). \`render\` prints one`,
-    'service; `plan` and `apply` find nothing to do.',
+    'service; `plan` and `apply` find nothing to do. berth runs from dist/ as `npm run build` leaves',
+    'it: its own code and the libraries every repo read needs bundled into a few files (scripts/build.ts).',
+    `Measured ${new Date().toISOString().slice(0, 10)}.`,
     '',
     `Other processes used ${Math.round(others * 100)}% of the machine's CPU time meanwhile (the bench and its engine left out).` +
       (busy ? ' **The machine was busy**: these times are higher than on a quiet machine.' : ''),
@@ -1196,7 +1198,7 @@ function agentLines(a: AgentRow): string[] {
 }
 
 /**
- * `BENCH_ONLY=agent` or `BENCH_ONLY=fleet npm run bench`: measure one part again and write it in
+ * `BENCH_ONLY=agent`, `BENCH_ONLY=fleet` or `BENCH_ONLY=startup npm run bench`: measure one part again and write it in
  * place of its section of docs/benchmarks.md, the other sections keeping their figures: on a
  * shared machine the whole bench takes long.
  */
@@ -1215,9 +1217,26 @@ async function onlySection(heading: string, measure: () => Promise<string[]>): P
   process.stdout.write(`${section}\n`);
 }
 
+async function benchStartupAll(): Promise<{ result: StartupRow[]; others: number }> {
+  return othersShare(async () => {
+    const rows: StartupRow[] = [];
+    for (const n of SIZES) {
+      process.stderr.write(`bench: start-up and memory, ${n} services…\n`);
+      rows.push(await benchStartup(n));
+    }
+    return rows;
+  });
+}
+
 async function main() {
   if (process.env.BENCH_ONLY === 'fleet')
     return onlySection('A fleet over SSH (issue 11)', async () => fleetSection(await benchFleet()));
+  if (process.env.BENCH_ONLY === 'startup') {
+    return onlySection('Start-up and memory (issue 16)', async () => {
+      const startup = await benchStartupAll();
+      return startupLines(startup.result, startup.others);
+    });
+  }
   if (process.env.BENCH_ONLY === 'agent')
     return onlySection('The agent (issue 10)', async () => agentLines(await benchAgent()));
   const rows: Row[] = [];
@@ -1232,14 +1251,7 @@ async function main() {
   process.stderr.write('bench: the record, SQLite and PostgreSQL…\n');
   const record = await benchRecord();
   const overhead = await benchRecordOverhead();
-  const startup = await othersShare(async () => {
-    const rows: StartupRow[] = [];
-    for (const n of SIZES) {
-      process.stderr.write(`bench: start-up and memory, ${n} services…\n`);
-      rows.push(await benchStartup(n));
-    }
-    return rows;
-  });
+  const startup = await benchStartupAll();
   process.stderr.write('bench: set-image…\n');
   const ci = await benchGitops();
   process.stderr.write('bench: the agent…\n');
