@@ -1,8 +1,11 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../model/errors.js';
-import { DEFAULT_MAX_TRIES } from '../../gitops/land.js';
+import type { Release } from '../../gitops/edit.js';
+import { DEFAULT_MAX_TRIES, type Landed } from '../../gitops/land.js';
+import { describeRelease } from '../../gitops/release.js';
 import { openWorkspace, type Workspace } from '../../gitops/workspace.js';
 import { defaultCacheDir } from '../../source/read.js';
+import { printJson } from '../output.js';
 
 /** Flags of the commands that read (and write) the state repo through git, never an engine. */
 export interface GitopsFlags {
@@ -27,6 +30,13 @@ export function gitopsOptions(cmd: Command): Command {
         .default('.'),
     )
     .option('--cache-dir <dir>', 'where cached clones of remote repos live');
+}
+
+/** --env for the commands that change one environment's branch. */
+export function changedEnvOption(): Option {
+  return new Option('--env <name>', 'environment: the branch to change')
+    .env('BERTH_ENV')
+    .makeOptionMandatory();
 }
 
 function tries(v: string): number {
@@ -77,4 +87,52 @@ export function retryNotice(json: boolean | undefined, branch: () => string, tri
     process.stderr.write(
       `  ${branch()}: another job pushed first (${why}); trying again (${attempt + 1}/${tries})\n`,
     );
+}
+
+/** How a command that writes to the state repo tells what it did: JSON with --json, else text. */
+export function printOutcome<T>(
+  flags: { json?: boolean },
+  out: T,
+  form: { json: (out: T) => unknown; text: (out: T) => string },
+): void {
+  if (flags.json) printJson(form.json(out));
+  else process.stdout.write(form.text(out));
+}
+
+/** What set-image and rollback land: one service file's release, before and after. */
+export type ServiceLanded = Landed<{ file: string; before: Partial<Release>; after: Partial<Release> }> & {
+  branch: string;
+};
+
+/**
+ * The outcome of set-image and rollback: with --json the service, the branch, the commit (the
+ * base when nothing changed), the release before and after and `extra`; else one line, "already
+ * has" when nothing was committed and the command's own `changed(commit)` when something was.
+ */
+export function printServiceChange(
+  flags: { json?: boolean; env: string },
+  service: string,
+  out: ServiceLanded,
+  form: { extra?: Record<string, unknown>; changed: (commit: string) => string },
+): void {
+  const { result, commit } = out;
+  printOutcome(flags, out, {
+    json: () => ({
+      service,
+      env: flags.env,
+      branch: out.branch,
+      changed: commit !== undefined,
+      commit: commit ?? out.base,
+      base: out.base,
+      tries: out.tries,
+      file: result.file,
+      before: result.before,
+      after: result.after,
+      ...form.extra,
+    }),
+    text: () =>
+      commit
+        ? `${form.changed(commit)}\n`
+        : `${service}: ${out.branch} already has ${describeRelease(result.after)}; nothing to commit\n`,
+  });
 }

@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { UsageError } from '../../model/errors.js';
 import type { PromoteMode, Promoted } from '../../gitops/promote.js';
 import { describeRelease, shortSha } from '../../gitops/release.js';
-import { printJson } from '../output.js';
 import {
   gitopsOptions,
+  printOutcome,
   retryNotice,
   withWorkspace,
   writeOptions,
@@ -126,8 +126,7 @@ export function registerPromote(program: Command): void {
           },
         ),
       );
-      if (flags.json) printJson(jsonOf(out));
-      else process.stdout.write(textOf(out));
+      printOutcome(flags, out, { json: jsonOf, text: textOf });
     });
 }
 

@@ -1,8 +1,9 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { describeRelease, shortSha } from '../../gitops/release.js';
-import { printJson } from '../output.js';
 import {
+  changedEnvOption,
   gitopsOptions,
+  printServiceChange,
   retryNotice,
   withWorkspace,
   writeOptions,
@@ -30,9 +31,7 @@ export function registerRollback(program: Command): void {
     .description(
       "revert a service to its previous (or a named) build from the branch's history, as a new commit",
     )
-    .addOption(
-      new Option('--env <name>', 'environment: the branch to change').env('BERTH_ENV').makeOptionMandatory(),
-    )
+    .addOption(changedEnvOption())
     .option('--to <build|commit>', 'the build number, gitCommit or state repo commit to go back to')
     .option('--json', 'print the outcome as JSON')
     .addHelpText('after', HELP)
@@ -41,7 +40,6 @@ export function registerRollback(program: Command): void {
         import('../../gitops/rollback.js'),
         import('../../host/checked.js'),
       ]);
-      let branch = flags.env;
       const out = await withWorkspace(flags, (ws) =>
         rollback(
           ws,
@@ -49,36 +47,16 @@ export function registerRollback(program: Command): void {
           {
             load: loadChecked,
             maxTries: flags.tries,
-            onRetry: retryNotice(flags.json, () => branch, flags.tries),
+            onRetry: retryNotice(flags.json, () => flags.env, flags.tries),
           },
-        ).then((r) => ((branch = r.branch), r)),
+        ),
       );
-      const { result, commit } = out;
-      if (flags.json) {
-        printJson({
-          service,
-          env: flags.env,
-          branch: out.branch,
-          changed: commit !== undefined,
-          commit: commit ?? out.base,
-          base: out.base,
-          tries: out.tries,
-          file: result.file,
-          before: result.before,
-          after: result.after,
-          restoredFrom: result.from,
-        });
-        return;
-      }
-      if (!commit) {
-        process.stdout.write(
-          `${service}: ${out.branch} already has ${describeRelease(result.after)}; nothing to commit\n`,
-        );
-        return;
-      }
-      process.stdout.write(
-        `${service}: rolled back ${describeRelease(result.before)} → ${describeRelease(result.after)} ` +
-          `(as of ${shortSha(result.from)}) on ${out.branch} as ${commit.slice(0, 12)}\n`,
-      );
+      const { result } = out;
+      printServiceChange(flags, service, out, {
+        extra: { restoredFrom: result.from },
+        changed: (commit) =>
+          `${service}: rolled back ${describeRelease(result.before)} → ${describeRelease(result.after)} ` +
+          `(as of ${shortSha(result.from)}) on ${out.branch} as ${commit.slice(0, 12)}`,
+      });
     });
 }

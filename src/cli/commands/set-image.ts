@@ -1,8 +1,8 @@
-import { Option, type Command } from 'commander';
-import { describeRelease } from '../../gitops/release.js';
-import { printJson } from '../output.js';
+import type { Command } from 'commander';
 import {
+  changedEnvOption,
   gitopsOptions,
+  printServiceChange,
   retryNotice,
   withWorkspace,
   writeOptions,
@@ -32,9 +32,7 @@ export function registerSetImage(program: Command): void {
     .description(
       'CI: commit a new image (and gitCommit, buildNumber) for a service to an environment branch, and push',
     )
-    .addOption(
-      new Option('--env <name>', 'environment: the branch to change').env('BERTH_ENV').makeOptionMandatory(),
-    )
+    .addOption(changedEnvOption())
     .requiredOption('--image <ref>', 'the new image reference')
     .option('--commit <sha>', 'CI metadata: the source commit the image was built from (gitCommit)')
     .option('--build <n>', 'CI metadata: the build number (buildNumber); never lowered without --force')
@@ -46,7 +44,6 @@ export function registerSetImage(program: Command): void {
         import('../../gitops/set-image.js'),
         import('../../host/checked.js'),
       ]);
-      let branch = flags.env;
       const out = await withWorkspace(flags, (ws) =>
         setImage(
           ws,
@@ -61,36 +58,16 @@ export function registerSetImage(program: Command): void {
           {
             load: loadChecked,
             maxTries: flags.tries,
-            onRetry: retryNotice(flags.json, () => branch, flags.tries),
+            onRetry: retryNotice(flags.json, () => flags.env, flags.tries),
           },
-        ).then((r) => ((branch = r.branch), r)),
+        ),
       );
-      const { result, commit } = out;
-      if (flags.json) {
-        printJson({
-          service,
-          env: flags.env,
-          branch: out.branch,
-          changed: commit !== undefined,
-          commit: commit ?? out.base,
-          base: out.base,
-          tries: out.tries,
-          file: result.file,
-          before: result.before,
-          after: result.after,
-        });
-        return;
-      }
-      if (!commit) {
-        process.stdout.write(
-          `${service}: ${out.branch} already has ${describeRelease(result.after)}; nothing to commit\n`,
-        );
-        return;
-      }
-      const { now, was } = changeName(result.before, result.after);
-      const tries = out.tries > 1 ? ` after ${out.tries} tries` : '';
-      process.stdout.write(
-        `${service}: ${now} pushed to ${out.branch} as ${commit.slice(0, 12)}${tries} (was ${was})\n`,
-      );
+      printServiceChange(flags, service, out, {
+        changed: (commit) => {
+          const { now, was } = changeName(out.result.before, out.result.after);
+          const tries = out.tries > 1 ? ` after ${out.tries} tries` : '';
+          return `${service}: ${now} pushed to ${out.branch} as ${commit.slice(0, 12)}${tries} (was ${was})`;
+        },
+      });
     });
 }

@@ -4,62 +4,42 @@
  * `POST /repos/{owner}/{repo}/pulls`, update `PATCH /repos/{owner}/{repo}/pulls/{index}`.
  * Commit statuses: `POST /repos/{owner}/{repo}/statuses/{sha}` (state pending, success, failure).
  */
-import { api, commitId, splitProject, statusDescription } from './http.js';
-import type { Platform, PlatformPlugin, PlatformSettings, PullRequest } from './types.js';
-
-interface GiteaPull {
-  number: number;
-  html_url: string;
-  title: string;
-  head: { ref: string };
-  base: { ref: string };
-}
-
-function toPull(p: GiteaPull): PullRequest {
-  return { number: p.number, url: p.html_url, title: p.title, head: p.head.ref, base: p.base.ref };
-}
+import { api, fromRepoPull, postCommitStatus, repoPath, type RepoPull } from './http.js';
+import type { Platform, PlatformPlugin, PlatformSettings } from './types.js';
 
 /** Pages of open pull requests read at most; a state repo with more open ones has other problems. */
 const MAX_PAGES = 20;
 const PAGE = 50;
 
 function create(s: PlatformSettings): Platform {
-  const { owner, name } = splitProject(s.project, 'gitea');
+  const repo = repoPath(s.project, 'gitea').path;
   const call = api(s, 'gitea', { authorization: `token ${s.token}` });
-  const repo = `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
   const base = `${repo}/pulls`;
   return {
     name: 'gitea',
-    async setCommitStatus(commit, st) {
-      await call('POST', `${repo}/statuses/${commitId(commit)}`, `set the commit status ${st.context}`, {
-        state: st.state,
-        context: st.context,
-        description: statusDescription(st.description),
-        ...(st.targetUrl ? { target_url: st.targetUrl } : {}),
-      });
-    },
+    setCommitStatus: (commit, st) => postCommitStatus(call, repo, commit, st),
     async findOpen(head, target) {
       for (let page = 1; page <= MAX_PAGES; page++) {
         const q = new URLSearchParams({ state: 'open', page: String(page), limit: String(PAGE) });
-        const list = await call<GiteaPull[]>('GET', `${base}?${q}`, 'list pull requests');
+        const list = await call<RepoPull[]>('GET', `${base}?${q}`, 'list pull requests');
         const found = list.find((p) => p.head.ref === head && p.base.ref === target);
-        if (found) return toPull(found);
+        if (found) return fromRepoPull(found);
         if (list.length < PAGE) return undefined;
       }
       return undefined;
     },
     async create(spec) {
-      const p = await call<GiteaPull>('POST', base, 'open a pull request', {
+      const p = await call<RepoPull>('POST', base, 'open a pull request', {
         head: spec.head,
         base: spec.base,
         title: spec.title,
         body: spec.body,
       });
-      return toPull(p);
+      return fromRepoPull(p);
     },
     async update(number, change) {
-      const p = await call<GiteaPull>('PATCH', `${base}/${number}`, `update pull request #${number}`, change);
-      return toPull(p);
+      const p = await call<RepoPull>('PATCH', `${base}/${number}`, `update pull request #${number}`, change);
+      return fromRepoPull(p);
     },
   };
 }

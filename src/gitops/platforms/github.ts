@@ -4,40 +4,20 @@
  * `POST /repos/{owner}/{repo}/pulls`, update `PATCH /repos/{owner}/{repo}/pulls/{number}`.
  * Commit statuses: `POST /repos/{owner}/{repo}/statuses/{sha}` (state pending, success, failure).
  */
-import { api, commitId, splitProject, statusDescription } from './http.js';
-import type { Platform, PlatformPlugin, PlatformSettings, PullRequest } from './types.js';
-
-interface GitHubPull {
-  number: number;
-  html_url: string;
-  title: string;
-  head: { ref: string };
-  base: { ref: string };
-}
-
-function toPull(p: GitHubPull): PullRequest {
-  return { number: p.number, url: p.html_url, title: p.title, head: p.head.ref, base: p.base.ref };
-}
+import { api, fromRepoPull, postCommitStatus, repoPath, type RepoPull } from './http.js';
+import type { Platform, PlatformPlugin, PlatformSettings } from './types.js';
 
 function create(s: PlatformSettings): Platform {
-  const { owner, name } = splitProject(s.project, 'github');
+  const { owner, path: repo } = repoPath(s.project, 'github');
   const call = api(s, 'github', {
     authorization: `Bearer ${s.token}`,
     accept: 'application/vnd.github+json',
     'x-github-api-version': '2022-11-28',
   });
-  const repo = `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
   const base = `${repo}/pulls`;
   return {
     name: 'github',
-    async setCommitStatus(commit, st) {
-      await call('POST', `${repo}/statuses/${commitId(commit)}`, `set the commit status ${st.context}`, {
-        state: st.state,
-        context: st.context,
-        description: statusDescription(st.description),
-        ...(st.targetUrl ? { target_url: st.targetUrl } : {}),
-      });
-    },
+    setCommitStatus: (commit, st) => postCommitStatus(call, repo, commit, st),
     async findOpen(head, target) {
       const q = new URLSearchParams({
         state: 'open',
@@ -45,27 +25,22 @@ function create(s: PlatformSettings): Platform {
         base: target,
         per_page: '100',
       });
-      const list = await call<GitHubPull[]>('GET', `${base}?${q}`, 'list pull requests');
+      const list = await call<RepoPull[]>('GET', `${base}?${q}`, 'list pull requests');
       const found = list.find((p) => p.head.ref === head && p.base.ref === target);
-      return found && toPull(found);
+      return found && fromRepoPull(found);
     },
     async create(spec) {
-      const p = await call<GitHubPull>('POST', base, 'open a pull request', {
+      const p = await call<RepoPull>('POST', base, 'open a pull request', {
         title: spec.title,
         head: spec.head,
         base: spec.base,
         body: spec.body,
       });
-      return toPull(p);
+      return fromRepoPull(p);
     },
     async update(number, change) {
-      const p = await call<GitHubPull>(
-        'PATCH',
-        `${base}/${number}`,
-        `update pull request #${number}`,
-        change,
-      );
-      return toPull(p);
+      const p = await call<RepoPull>('PATCH', `${base}/${number}`, `update pull request #${number}`, change);
+      return fromRepoPull(p);
     },
   };
 }

@@ -5,7 +5,7 @@
  * is the project's URL-encoded full path. Commit statuses: `POST /projects/{id}/statuses/{sha}`
  * with `name` as the context and the states pending, success, failed.
  */
-import { api, commitId, statusDescription } from './http.js';
+import { api, postCommitStatus } from './http.js';
 import type { Platform, PlatformPlugin, PlatformSettings, PullRequest } from './types.js';
 
 interface GitLabMergeRequest {
@@ -26,14 +26,8 @@ function create(s: PlatformSettings): Platform {
   const base = `${project}/merge_requests`;
   return {
     name: 'gitlab',
-    async setCommitStatus(commit, st) {
-      await call('POST', `${project}/statuses/${commitId(commit)}`, `set the commit status ${st.context}`, {
-        state: st.state === 'failure' ? 'failed' : st.state,
-        name: st.context,
-        description: statusDescription(st.description),
-        ...(st.targetUrl ? { target_url: st.targetUrl } : {}),
-      });
-    },
+    setCommitStatus: (commit, st) =>
+      postCommitStatus(call, project, commit, st, { context: 'name', failure: 'failed' }),
     async findOpen(head, target) {
       const q = new URLSearchParams({
         state: 'opened',

@@ -1,7 +1,10 @@
-/** What the platforms share: one JSON call with the token kept out of every message. */
+/**
+ * What the platforms share: one JSON call with the token kept out of every message, the commit
+ * status request, and the shapes of GitHub's API that Gitea's follows.
+ */
 import { httpRequest } from '../../adapters/http.js';
 import { ExternalError, UsageError } from '../../model/errors.js';
-import type { PlatformSettings } from './types.js';
+import type { CommitStatus, PlatformSettings, PullRequest } from './types.js';
 
 /** `owner/name` → its two parts; a UsageError naming --project otherwise. */
 export function splitProject(project: string, platform: string): { owner: string; name: string } {
@@ -28,8 +31,11 @@ function complaint(body: string): string {
   return body.replace(/\s+/g, ' ').slice(0, 200) || 'no details';
 }
 
+/** One call of a platform's API, `what` saying what berth was doing; the answer's JSON. */
+export type ApiCall = <T>(method: string, path: string, what: string, json?: unknown) => Promise<T>;
+
 /** A JSON API client for one platform: `call(method, path, what, body?)`. */
-export function api(s: PlatformSettings, system: string, headers: Record<string, string>) {
+export function api(s: PlatformSettings, system: string, headers: Record<string, string>): ApiCall {
   return async <T>(method: string, path: string, what: string, json?: unknown): Promise<T> => {
     const url = `${s.apiUrl}${path}`;
     const res = await httpRequest(url, {
@@ -73,4 +79,42 @@ export function commitId(commit: string): string {
   if (!/^[0-9a-f]{40,64}$/.test(commit))
     throw new UsageError(`not a full commit id: ${JSON.stringify(commit)}`);
   return commit;
+}
+
+/**
+ * Set a commit status: `POST {project}/statuses/{sha}` with the state, the context, the
+ * description and the link on every platform; GitLab calls the context `name` and failure `failed`.
+ */
+export async function postCommitStatus(
+  call: ApiCall,
+  project: string,
+  commit: string,
+  st: CommitStatus,
+  words: { context?: 'context' | 'name'; failure?: string } = {},
+): Promise<void> {
+  await call('POST', `${project}/statuses/${commitId(commit)}`, `set the commit status ${st.context}`, {
+    state: st.state === 'failure' ? (words.failure ?? st.state) : st.state,
+    [words.context ?? 'context']: st.context,
+    description: statusDescription(st.description),
+    ...(st.targetUrl ? { target_url: st.targetUrl } : {}),
+  });
+}
+
+/** How GitHub and Gitea address `owner/name`: its owner, and its API path `/repos/{owner}/{name}`. */
+export function repoPath(project: string, platform: string): { owner: string; path: string } {
+  const { owner, name } = splitProject(project, platform);
+  return { owner, path: `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}` };
+}
+
+/** A pull request as GitHub's API shows it, and Gitea's, which follows GitHub's. */
+export interface RepoPull {
+  number: number;
+  html_url: string;
+  title: string;
+  head: { ref: string };
+  base: { ref: string };
+}
+
+export function fromRepoPull(p: RepoPull): PullRequest {
+  return { number: p.number, url: p.html_url, title: p.title, head: p.head.ref, base: p.base.ref };
 }

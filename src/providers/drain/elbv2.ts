@@ -12,7 +12,15 @@
  */
 import { ExternalError } from '../../model/errors.js';
 import { mask } from './cloud-http.js';
-import { assertValid, durationIssue, hasTemplate, readDurationMs, sleep, unknownKeys } from './settings.js';
+import { pollUntil } from './poll.js';
+import {
+  durationIssue,
+  intOf,
+  readDurationMs,
+  renderedWithAddress,
+  settingChecks,
+  unknownKeys,
+} from './settings.js';
 import type {
   DrainOptions,
   DrainProvider,
@@ -47,30 +55,12 @@ export function parseTargetGroupArn(arn: string): { region: string; name: string
   return m ? { region: m[1]!, name: m[3]! } : undefined;
 }
 
-function intOf(v: unknown): number | undefined {
-  if (typeof v === 'number' && Number.isInteger(v)) return v;
-  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v.trim());
-  return undefined;
-}
-
 export function validateElbv2Settings(
   s: Record<string, unknown>,
-  { base, rendered }: { base: string; rendered: boolean },
+  opts: { base: string; rendered: boolean },
 ): SettingIssue[] {
-  const issues = unknownKeys(s, ELBV2_SETTINGS, base);
-  const at = (key: string) => `${base}.${key}`;
-  const text = (key: string, required: boolean): string | undefined => {
-    const v = s[key];
-    if (v === undefined) {
-      if (required) issues.push({ path: at(key), message: 'required by the aws-elbv2 provider' });
-      return undefined;
-    }
-    if (typeof v !== 'string' || v.trim() === '') {
-      issues.push({ path: at(key), message: 'expected a non-empty string' });
-      return undefined;
-    }
-    return !rendered && hasTemplate(v) ? undefined : v;
-  };
+  const issues = unknownKeys(s, ELBV2_SETTINGS, opts.base);
+  const { at, text, int } = settingChecks(s, opts, 'aws-elbv2', issues);
   const arn = text('target_group_arn', true);
   const parsed = arn === undefined ? undefined : parseTargetGroupArn(arn);
   if (arn !== undefined && !parsed) {
@@ -92,19 +82,14 @@ export function validateElbv2Settings(
   if (target !== undefined && /\s/.test(target)) {
     issues.push({ path: at('target'), message: `"${target}" is not an instance id or IP address` });
   }
-  const port = s.port;
-  if (port !== undefined && (rendered || !hasTemplate(port))) {
-    const n = intOf(port);
-    if (n === undefined || n < 1 || n > 65535)
-      issues.push({ path: at('port'), message: 'expected an integer from 1 to 65535' });
-  }
+  int('port', false, 1, 65535);
   text('availability_zone', false);
   const endpoint = text('endpoint', false);
   if (endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
     issues.push({ path: at('endpoint'), message: 'expected an http:// or https:// URL' });
   }
-  issues.push(...durationIssue(s.drain_timeout, at('drain_timeout'), rendered));
-  issues.push(...durationIssue(s.healthy_timeout, at('healthy_timeout'), rendered));
+  issues.push(...durationIssue(s.drain_timeout, at('drain_timeout'), opts.rendered));
+  issues.push(...durationIssue(s.healthy_timeout, at('healthy_timeout'), opts.rendered));
   return issues;
 }
 
@@ -120,20 +105,16 @@ interface Resolved {
 }
 
 function resolve(t: DrainTarget): Resolved {
-  const s = t.settings;
-  const id = s.target ?? t.address;
-  const issues = validateElbv2Settings({ ...s, target: id }, { base: 'load_balancer', rendered: true });
-  if (id === undefined) {
-    issues.push({
-      path: 'load_balancer.target',
-      message: 'required: the host has no address in the inventory (set an instance id or IP address)',
-    });
-  }
-  assertValid(t, issues);
+  const { settings: s, value: id } = renderedWithAddress(
+    t,
+    validateElbv2Settings,
+    'target',
+    'the host has no address in the inventory (set an instance id or IP address)',
+  );
   const arn = s.target_group_arn as string;
   const parsed = parseTargetGroupArn(arn)!;
   const port = intOf(s.port);
-  const target: Resolved['target'] = { Id: id as string };
+  const target: Resolved['target'] = { Id: id };
   if (port !== undefined) target.Port = port;
   if (typeof s.availability_zone === 'string') target.AvailabilityZone = s.availability_zone;
   return {
@@ -143,7 +124,7 @@ function resolve(t: DrainTarget): Resolved {
     endpoint: s.endpoint as string | undefined,
     drainMs: readDurationMs(s.drain_timeout, DEFAULT_DRAIN_MS),
     healthyMs: readDurationMs(s.healthy_timeout, DEFAULT_HEALTHY_MS),
-    where: `target ${id as string}${port === undefined ? '' : `:${port}`} of target group ${parsed.name} (${arn})`,
+    where: `target ${id}${port === undefined ? '' : `:${port}`} of target group ${parsed.name} (${arn})`,
   };
 }
 
@@ -279,8 +260,8 @@ export class Elbv2Provider implements DrainProvider {
   }
 
   /**
-   * Poll until `done` says so or `timeoutMs` passes (bounded in tries too); the last health seen.
-   * An aborted signal rejects at once.
+   * Poll until `done` says so or `timeoutMs` passes; the last health seen. An aborted signal
+   * rejects at once.
    */
   private async waitFor(
     api: Elbv2Api,
@@ -289,18 +270,15 @@ export class Elbv2Provider implements DrainProvider {
     done: (h: TargetHealth) => boolean,
     opts: { signal?: AbortSignal; onProgress?: (m: string) => void; waiting: string },
   ): Promise<{ health: TargetHealth; done: boolean }> {
-    const deadline = Date.now() + timeoutMs;
-    const maxTries = Math.ceil(timeoutMs / this.pollIntervalMs) + 2;
-    let health: TargetHealth = {};
-    for (let i = 0; i < maxTries; i++) {
-      health = await api.health(r);
-      if (done(health)) return { health, done: true };
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      opts.onProgress?.(`${r.where}: ${describeHealth(health)}; ${opts.waiting}`);
-      await sleep(Math.min(this.pollIntervalMs, left), opts.signal);
-    }
-    return { health, done: false };
+    const waited = await pollUntil({
+      deadline: Date.now() + timeoutMs,
+      intervalMs: this.pollIntervalMs,
+      look: () => api.health(r),
+      done,
+      onWait: (health) => opts.onProgress?.(`${r.where}: ${describeHealth(health)}; ${opts.waiting}`),
+      signal: opts.signal,
+    });
+    return { health: waited.last, done: waited.done };
   }
 
   async drain(t: DrainTarget, opts: DrainOptions): Promise<void> {

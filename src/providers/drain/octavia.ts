@@ -12,6 +12,7 @@
 import net from 'node:net';
 import { ExternalError } from '../../model/errors.js';
 import { httpJson, mask, type HttpAnswer, type HttpMethod, type HttpPolicy } from './cloud-http.js';
+import { pollUntil } from './poll.js';
 import {
   findCloud,
   KeystoneError,
@@ -20,7 +21,15 @@ import {
   type Cloud,
   type CloudEnv,
 } from './openstack.js';
-import { assertValid, durationIssue, hasTemplate, readDurationMs, sleep, unknownKeys } from './settings.js';
+import {
+  durationIssue,
+  intOf,
+  readDurationMs,
+  renderedWithAddress,
+  settingChecks,
+  sleep,
+  unknownKeys,
+} from './settings.js';
 import type {
   DrainOptions,
   DrainProvider,
@@ -49,44 +58,12 @@ const DEFAULT_PROVISIONING_MS = 120_000;
 const WEIGHT_TAG = /^berth:weight=(\d+)$/;
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
-/** An integer setting given as a number, or as digits (what a rendered template gives). */
-function intOf(v: unknown): number | undefined {
-  if (typeof v === 'number' && Number.isInteger(v)) return v;
-  if (typeof v === 'string' && /^\d+$/.test(v.trim())) return Number(v.trim());
-  return undefined;
-}
-
 export function validateOctaviaSettings(
   s: Record<string, unknown>,
-  { base, rendered }: { base: string; rendered: boolean },
+  opts: { base: string; rendered: boolean },
 ): SettingIssue[] {
-  const issues = unknownKeys(s, OCTAVIA_SETTINGS, base);
-  const at = (key: string) => `${base}.${key}`;
-  /** The value to check further, or undefined when absent, templated (validate time) or wrong. */
-  const text = (key: string, required: boolean): string | undefined => {
-    const v = s[key];
-    if (v === undefined) {
-      if (required) issues.push({ path: at(key), message: 'required by the octavia provider' });
-      return undefined;
-    }
-    if (typeof v !== 'string' || v.trim() === '') {
-      issues.push({ path: at(key), message: 'expected a non-empty string' });
-      return undefined;
-    }
-    return !rendered && hasTemplate(v) ? undefined : v;
-  };
-  const int = (key: string, required: boolean, min: number, max: number) => {
-    const v = s[key];
-    if (v === undefined) {
-      if (required) issues.push({ path: at(key), message: 'required by the octavia provider' });
-      return;
-    }
-    if (!rendered && hasTemplate(v)) return;
-    const n = intOf(v);
-    if (n === undefined || n < min || n > max) {
-      issues.push({ path: at(key), message: `expected an integer from ${min} to ${max}` });
-    }
-  };
+  const issues = unknownKeys(s, OCTAVIA_SETTINGS, opts.base);
+  const { at, text, int } = settingChecks(s, opts, 'octavia', issues);
   text('cloud', false);
   text('pool', true);
   const address = text('address', false);
@@ -102,8 +79,8 @@ export function validateOctaviaSettings(
     issues.push({ path: at('interface'), message: 'expected public, internal or admin' });
   }
   text('region', false);
-  issues.push(...durationIssue(s.drain_timeout, at('drain_timeout'), rendered));
-  issues.push(...durationIssue(s.provisioning_timeout, at('provisioning_timeout'), rendered));
+  issues.push(...durationIssue(s.drain_timeout, at('drain_timeout'), opts.rendered));
+  issues.push(...durationIssue(s.provisioning_timeout, at('provisioning_timeout'), opts.rendered));
   return issues;
 }
 
@@ -123,21 +100,17 @@ interface Resolved {
 }
 
 function resolve(t: DrainTarget): Resolved {
-  const s = t.settings;
-  const address = s.address ?? t.address;
-  const issues = validateOctaviaSettings({ ...s, address }, { base: 'load_balancer', rendered: true });
-  if (address === undefined) {
-    issues.push({
-      path: 'load_balancer.address',
-      message: 'required: the host has no address in the inventory to make the member from',
-    });
-  }
-  assertValid(t, issues);
+  const { settings: s, value: address } = renderedWithAddress(
+    t,
+    validateOctaviaSettings,
+    'address',
+    'the host has no address in the inventory to make the member from',
+  );
   const port = intOf(s.protocol_port)!;
   return {
     cloud: s.cloud as string | undefined,
     pool: s.pool as string,
-    address: address as string,
+    address,
     port,
     subnetId: s.subnet_id as string | undefined,
     weight: intOf(s.weight),
@@ -145,7 +118,7 @@ function resolve(t: DrainTarget): Resolved {
     region: s.region as string | undefined,
     drainMs: readDurationMs(s.drain_timeout, DEFAULT_DRAIN_MS),
     provisioningMs: readDurationMs(s.provisioning_timeout, DEFAULT_PROVISIONING_MS),
-    where: `member ${address as string}:${port} in pool ${s.pool as string}`,
+    where: `member ${address}:${port} in pool ${s.pool as string}`,
   };
 }
 
@@ -353,24 +326,25 @@ export class OctaviaProvider implements DrainProvider {
    * ERROR is a failure. Bounded by `deadline` and in tries.
    */
   private async waitActive(c: Ctx, deadline: number, signal?: AbortSignal, onProgress?: (m: string) => void) {
-    const maxTries = Math.ceil(Math.max(0, deadline - Date.now()) / this.pollIntervalMs) + 2;
-    let last = 'unknown';
-    for (let i = 0; i < maxTries; i++) {
-      const a = await this.call(c, 'GET', `/v2/lbaas/loadbalancers/${c.lbId}`);
-      if (a.status !== 200) throw this.fail(c.r, `reading load balancer ${c.lbId}: ${saidBy(a)}`);
-      last =
-        (a.json as { loadbalancer?: { provisioning_status?: string } })?.loadbalancer?.provisioning_status ??
-        '?';
-      if (last === 'ACTIVE') return;
-      if (last === 'ERROR' || last === 'DELETED' || last === 'PENDING_DELETE') {
-        throw this.fail(c.r, `load balancer ${c.lbId} is ${last}; nothing was changed by this step`);
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      onProgress?.(`${c.r.where}: load balancer ${c.lbId} is ${last}, waiting`);
-      await sleep(Math.min(this.pollIntervalMs, left), signal);
-    }
-    throw this.fail(c.r, `load balancer ${c.lbId} still ${last} after the provisioning_timeout`);
+    const { last, done } = await pollUntil({
+      deadline,
+      intervalMs: this.pollIntervalMs,
+      look: async () => {
+        const a = await this.call(c, 'GET', `/v2/lbaas/loadbalancers/${c.lbId}`);
+        if (a.status !== 200) throw this.fail(c.r, `reading load balancer ${c.lbId}: ${saidBy(a)}`);
+        const status =
+          (a.json as { loadbalancer?: { provisioning_status?: string } })?.loadbalancer
+            ?.provisioning_status ?? '?';
+        if (status === 'ERROR' || status === 'DELETED' || status === 'PENDING_DELETE') {
+          throw this.fail(c.r, `load balancer ${c.lbId} is ${status}; nothing was changed by this step`);
+        }
+        return status;
+      },
+      done: (status) => status === 'ACTIVE',
+      onWait: (status) => onProgress?.(`${c.r.where}: load balancer ${c.lbId} is ${status}, waiting`),
+      signal,
+    });
+    if (!done) throw this.fail(c.r, `load balancer ${c.lbId} still ${last} after the provisioning_timeout`);
   }
 
   /**
