@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { startEngine, startWorld, type EngineHandle, type World } from '../world/index.js';
+import { startEngine, startWorld, type World } from '../world/index.js';
 import { startHaproxy, type HaproxyHandle } from '../world/haproxy.js';
 import { berth, type CliResult } from './cli.js';
 import { createRepo, type TestRepo } from './repo.js';
@@ -52,9 +52,7 @@ export interface Host {
 
 /** Several simulated hosts, each with an engine of its own, behind one real HAProxy. */
 export interface HostsFixture extends WorldFixture {
-  /** The engines of the hosts after the first (the first host's engine is the world's). */
-  engines: EngineHandle[];
-  /** Each host's DOCKER_HOST, by name. */
+  /** Each host's DOCKER_HOST, by name (the first host's engine is the world's). */
   dockerHosts: Record<string, string>;
   /** A client of each host's engine, by name. */
   dockers: Record<string, Docker>;
@@ -89,7 +87,7 @@ export async function startHostsFixture(prefix: string, hosts: Host[], port: num
     await stopEngines().catch(() => undefined);
     throw failed.reason;
   }
-  const [world, ...engines] = up as [World, ...EngineHandle[]];
+  const world = up[0] as World;
   let hap: HaproxyHandle;
   try {
     hap = await startHaproxy({ servers: hosts.map((h) => ({ ...h, port })) });
@@ -104,10 +102,13 @@ export async function startHostsFixture(prefix: string, hosts: Host[], port: num
     dockers[h.name] = dockerClient(up[i]!.dockerHost);
   });
   const fx = await assemble(prefix, world.dockerHost, [hap], stopEngines);
-  return { ...fx, world, engines, dockerHosts, dockers, hap };
+  return { ...fx, world, dockerHosts, dockers, hap };
 }
 
-/** The fixture around what is already started; on any failure here, that is stopped again. */
+/**
+ * The fixture around what is already started: `first` (HAProxy) stops before the engines. On
+ * any failure here, all of it is stopped again.
+ */
 async function assemble(
   prefix: string,
   dockerHost: string,
