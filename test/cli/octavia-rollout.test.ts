@@ -4,10 +4,8 @@ import type { World } from '../world/index.js';
 import type { HaproxyHandle } from '../world/haproxy.js';
 import { startOctavia, type OctaviaCall, type OctaviaFake } from '../world/octavia.js';
 import {
-  applyOnHost,
   assertAllApplied,
   hostsInventory,
-  rollOut,
   rolloutWeb,
   startHostsFixture,
   type HostsFixture,
@@ -38,8 +36,7 @@ describe('rolling out behind an Octavia pool (local fake of the API, real HAProx
 
   const service = (image: string) => rolloutWeb(image, PORT);
 
-  const apply = (host: string) => applyOnHost(fx, repo, host, { OS_CLIENT_CONFIG_FILE: clouds });
-  const rollout = () => rollOut(HOSTS, apply);
+  const rollout = () => fx.rollout(repo, { OS_CLIENT_CONFIG_FILE: clouds });
   const image = async (host: string) => (await fx.dockers[host]!.getContainer('web').inspect()).Config.Image;
   /** The member changes among `calls`, as `host METHOD body`, with the host named by its member. */
   const memberChanges = (calls: OctaviaCall[]) => {

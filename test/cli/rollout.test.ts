@@ -3,11 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import type { World } from '../world/index.js';
 import type { HaproxyHandle } from '../world/haproxy.js';
 import {
-  applyOnHost,
   assertAllApplied,
   haproxyBalancer,
   hostsInventory,
-  rollOut,
   rolloutWeb,
   startHostsFixture,
   type HostsFixture,
@@ -33,9 +31,8 @@ describe('zero-downtime rollout across two hosts behind real HAProxy', () => {
 
   const service = (image: string, healthcheck?: string) => rolloutWeb(image, PORT, healthcheck);
 
-  const apply = (host: string, extraEnv: Record<string, string> = {}) =>
-    applyOnHost(fx, repo, host, extraEnv);
-  const rollout = () => rollOut(HOSTS, apply);
+  const apply = (host: string, extraEnv: Record<string, string> = {}) => fx.apply(repo, host, extraEnv);
+  const rollout = () => fx.rollout(repo);
   const version = async (host: string) => {
     const info = await fx.dockers[host]!.getContainer('web').inspect();
     return { id: info.Id, image: info.Config.Image, running: info.State.Running };

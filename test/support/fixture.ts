@@ -58,6 +58,20 @@ export interface HostsFixture extends WorldFixture {
   dockers: Record<string, Docker>;
   /** A server per host, named after it, at the host's address and the port given. */
   hap: HaproxyHandle;
+  /**
+   * `berth apply` of env main on `host`, as that host would run it: its own engine, record
+   * (`work/HOST/berth.db`) and env dir (`work/HOST/env`); the clone cache is shared.
+   */
+  apply(repo: TestRepo, host: string, extraEnv?: Record<string, string>): Promise<CliResult>;
+  /** What a fleet rollout does: `apply` host after host, in order, stopping at the first that fails. */
+  rollout(repo: TestRepo, extraEnv?: Record<string, string>): Promise<HostResult[]>;
+}
+
+/** One host's part of a rollout: its exit code and everything it printed. */
+export interface HostResult {
+  host: string;
+  code: number;
+  out: string;
 }
 
 /** Start a bare engine (no registry, no images) and make the temp folder `prefix`XXXXXX. */
@@ -102,7 +116,36 @@ export async function startHostsFixture(prefix: string, hosts: Host[], port: num
     dockers[h.name] = dockerClient(up[i]!.dockerHost);
   });
   const fx = await assemble(prefix, world.dockerHost, [hap], stopEngines);
-  return { ...fx, world, dockerHosts, dockers, hap };
+  const apply = (repo: TestRepo, host: string, extraEnv: Record<string, string> = {}) =>
+    berth(
+      [
+        'apply',
+        '--repo',
+        repo.dir,
+        '--env',
+        'main',
+        '--host',
+        host,
+        '--store',
+        `${fx.work}/${host}/berth.db`,
+        '--env-dir',
+        `${fx.work}/${host}/env`,
+        '--cache-dir',
+        `${fx.work}/cache`,
+      ],
+      { DOCKER_HOST: dockerHosts[host]!, ...extraEnv },
+      120_000,
+    );
+  const rollout = async (repo: TestRepo, extraEnv: Record<string, string> = {}) => {
+    const results: HostResult[] = [];
+    for (const h of hosts) {
+      const r = await apply(repo, h.name, extraEnv);
+      results.push({ host: h.name, code: r.code, out: r.stdout + r.stderr });
+      if (r.code !== 0) break;
+    }
+    return results;
+  };
+  return { ...fx, world, dockerHosts, dockers, hap, apply, rollout };
 }
 
 /**
@@ -180,57 +223,6 @@ export const rolloutWeb = (
 /** inventory.yaml listing each host at its address. */
 export const hostsInventory = (hosts: Host[]): string =>
   ['hosts:', ...hosts.map((h) => `  ${h.name}: { address: ${h.address} }`), ''].join('\n');
-
-/**
- * `berth apply` of env main on `host`, as that host would run it: its own engine, record
- * (`work/HOST/berth.db`) and env dir (`work/HOST/env`); the clone cache is shared.
- */
-export const applyOnHost = (
-  fx: HostsFixture,
-  repo: TestRepo,
-  host: string,
-  extraEnv: Record<string, string> = {},
-): Promise<CliResult> =>
-  berth(
-    [
-      'apply',
-      '--repo',
-      repo.dir,
-      '--env',
-      'main',
-      '--host',
-      host,
-      '--store',
-      `${fx.work}/${host}/berth.db`,
-      '--env-dir',
-      `${fx.work}/${host}/env`,
-      '--cache-dir',
-      `${fx.work}/cache`,
-    ],
-    { DOCKER_HOST: fx.dockerHosts[host]!, ...extraEnv },
-    120_000,
-  );
-
-/** One host's part of a rollout: its exit code and everything it printed. */
-export interface HostResult {
-  host: string;
-  code: number;
-  out: string;
-}
-
-/** What a fleet rollout does: `apply` host after host, stopping at the first that fails. */
-export async function rollOut(
-  hosts: Host[],
-  apply: (host: string) => Promise<CliResult>,
-): Promise<HostResult[]> {
-  const results: HostResult[] = [];
-  for (const h of hosts) {
-    const r = await apply(h.name);
-    results.push({ host: h.name, code: r.code, out: r.stdout + r.stderr });
-    if (r.code !== 0) break;
-  }
-  return results;
-}
 
 /** Asserts that every one of `hosts` applied, in order, with exit 0; what they printed is the message. */
 export function assertAllApplied(results: HostResult[], hosts: Host[]): void {
