@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { startWorld, type World } from '../world/index.js';
+import type Docker from 'dockerode';
+import type { World } from '../world/index.js';
+import { stateFlags } from '../support/cli.js';
+import { startWorldFixture, type WorldFixture } from '../support/fixture.js';
 import { createRemote, startAgentProcess, type AgentProcess, type AgentRemote } from '../support/agent.js';
 import { signBody } from '../../src/agent/webhooks.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
@@ -15,6 +14,7 @@ import { openSqliteStore } from '../../src/store/sqlite.js';
  * as CI would. Webhooks go to the agent's real port on 127.0.0.1.
  */
 describe('berth agent against a real engine and a real git remote', () => {
+  let fx: WorldFixture;
   let world: World;
   let remote: AgentRemote;
   let work: string;
@@ -23,18 +23,7 @@ describe('berth agent against a real engine and a real git remote', () => {
   const apiToken = 'api-token-for-tests';
   const svc = (image: string, port: number, extra = '') =>
     `image: ${image}\npull: missing\nenv_vars:\n  PORT: '${port}'\n${extra}`;
-  const flags = () => [
-    '--repo',
-    remote.url,
-    '--env',
-    'main',
-    '--store',
-    `${work}/berth.db`,
-    '--cache-dir',
-    `${work}/cache`,
-    '--stale-after',
-    '20s',
-  ];
+  const flags = () => [...stateFlags(remote.url, work), '--stale-after', '20s'];
   const env = () => ({
     DOCKER_HOST: world.dockerHost,
     BERTH_WEBHOOK_SECRET: secret,
@@ -43,9 +32,8 @@ describe('berth agent against a real engine and a real git remote', () => {
   const envOf = async (name: string) => (await docker.getContainer(name).inspect()).Config.Env;
 
   before(async () => {
-    world = await startWorld();
-    docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-agent-'));
+    fx = await startWorldFixture('berth-agent-');
+    ({ world, docker, work } = fx);
     remote = createRemote({
       'berth.yaml': `env_dir: ${work}/env\n`,
       'services/web.yaml': svc(world.images.web1, 24701, "  BAR: 'one'\n"),
@@ -54,9 +42,8 @@ describe('berth agent against a real engine and a real git remote', () => {
   });
 
   after(async () => {
-    await world?.stop();
+    await fx?.stop();
     remote?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   describe('polling, drift and the API', () => {

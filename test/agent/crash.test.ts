@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { docker as dockerCli, startWorld, type World } from '../world/index.js';
+import type Docker from 'dockerode';
+import { docker as dockerCli, type World } from '../world/index.js';
 import { startHaproxy, type HaproxyHandle } from '../world/haproxy.js';
 import { freePort, killOnExit, sleep, stopPid } from '../world/proc.js';
-import { MAIN } from '../support/cli.js';
+import { MAIN, stateFlags } from '../support/cli.js';
+import { haproxyBalancer, startWorldFixture, type WorldFixture } from '../support/fixture.js';
 import { createRemote, startAgentProcess, type AgentRemote } from '../support/agent.js';
 import { startGitHttp, type GitHttpServer } from '../support/git-http.js';
 
@@ -36,6 +36,7 @@ const PORT = 24931;
  * orphaned container and the host back in rotation.
  */
 describe('berth agent: killed at any step, and a git outage', () => {
+  let fx: WorldFixture;
   let world: World;
   let hap: HaproxyHandle;
   let git: GitHttpServer;
@@ -55,40 +56,19 @@ describe('berth agent: killed at any step, and a git outage', () => {
       `healthcheck: { http: 'http://{{ host.address }}:${PORT}/version', interval: 100ms, timeout: 1s, retries: 5 }`,
       '',
     ].join('\n');
-  const flags = (url: string) => [
-    '--repo',
-    url,
-    '--env',
-    'main',
-    '--host',
-    'h1',
-    '--store',
-    `${work}/berth.db`,
-    '--cache-dir',
-    `${work}/cache`,
-  ];
+  const flags = (url: string) => [...stateFlags(url, work), '--host', 'h1'];
   const env = () => ({ DOCKER_HOST: world.dockerHost });
   const names = async () =>
     (await docker.listContainers({ all: true })).map((c) => c.Names[0]!.slice(1)).sort();
 
   before(async () => {
-    [world, hap] = await Promise.all([
-      startWorld(),
+    [fx, hap] = await Promise.all([
+      startWorldFixture('berth-agent-crash-'),
       startHaproxy({ servers: [{ name: 'h1', address: ADDRESS, port: PORT }] }),
     ]);
-    docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-agent-crash-'));
+    ({ world, docker, work } = fx);
     remote = createRemote({
-      'berth.yaml': [
-        `env_dir: ${work}/env`,
-        'load_balancer:',
-        '  provider: haproxy',
-        `  socket: ${hap.socket}`,
-        `  backend: ${hap.backend}`,
-        '  server: "{{ host.name }}"',
-        '  drain_timeout: 2s',
-        '',
-      ].join('\n'),
+      'berth.yaml': [`env_dir: ${work}/env`, ...haproxyBalancer(hap, '2s'), ''].join('\n'),
       'inventory.yaml': `hosts:\n  h1: { address: ${ADDRESS} }\n`,
       'services/web.yaml': service(world.images.web1, 'start'),
     });
@@ -98,9 +78,8 @@ describe('berth agent: killed at any step, and a git outage', () => {
   after(async () => {
     await git?.stop();
     await hap?.stop();
-    await world?.stop();
+    await fx?.stop();
     remote?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   /** Run the agent with a crash point set until it kills itself there (bounded). */

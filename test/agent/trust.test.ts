@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { startWorld, type World } from '../world/index.js';
+import type Docker from 'dockerode';
+import type { World } from '../world/index.js';
 import { freePort } from '../world/proc.js';
+import { startWorldFixture, type WorldFixture } from '../support/fixture.js';
 import { createRemote, startAgentProcess, type AgentRemote } from '../support/agent.js';
 import { startFakePlatform, type FakePlatform } from '../support/platforms.js';
 
@@ -26,6 +27,7 @@ import { startFakePlatform, type FakePlatform } from '../support/platforms.js';
  *   platform contract (src/gitops/platforms/*.test.ts).
  */
 describe('berth agent: signatures, commit statuses and notifications', () => {
+  let fx: WorldFixture;
   let world: World;
   let work: string;
   let docker: Docker;
@@ -45,15 +47,11 @@ describe('berth agent: signatures, commit statuses and notifications', () => {
   ];
 
   before(async () => {
-    world = await startWorld();
-    docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-agent-trust-'));
+    fx = await startWorldFixture('berth-agent-trust-');
+    ({ world, docker, work } = fx);
   });
 
-  after(async () => {
-    await world?.stop();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => fx?.stop());
 
   describe('--verify-signatures with SSH keys', () => {
     let remote: AgentRemote;

@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { startWorld, type World } from '../world/index.js';
-import { berth } from '../support/cli.js';
-import { createRepo, type TestRepo } from '../support/repo.js';
+import type Docker from 'dockerode';
+import type { World } from '../world/index.js';
+import { berth, stateFlags } from '../support/cli.js';
+import { startWorldFixture, type WorldFixture } from '../support/fixture.js';
+import type { TestRepo } from '../support/repo.js';
 
 /**
  * berth as a user runs it, against a real engine, a real registry and a real git repo:
  * the "How we will know" list of the core issue, one test each.
  */
 describe('apply against a real engine', () => {
+  let fx: WorldFixture;
   let world: World;
   let repo: TestRepo;
   let work: string;
@@ -31,33 +31,18 @@ describe('apply against a real engine', () => {
   };
 
   before(async () => {
-    world = await startWorld();
-    docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-cli-'));
-    env = { DOCKER_HOST: world.dockerHost };
-    repo = createRepo({
+    fx = await startWorldFixture('berth-cli-');
+    ({ world, docker, work, env } = fx);
+    repo = fx.createRepo({
       'berth.yaml': `env_dir: ${work}/env\n`,
       'services/web.yaml': svc(world.images.web1, 1),
       'services/api.yaml': svc(world.images.web1, 2, 'pull: missing\n'),
       'services/worker.yaml': svc(world.images.web1, 3, 'pull: missing\n'),
     });
-    flags = [
-      '--repo',
-      repo.dir,
-      '--env',
-      'main',
-      '--store',
-      `${work}/berth.db`,
-      '--cache-dir',
-      `${work}/cache`,
-    ];
+    flags = stateFlags(repo.dir, work);
   });
 
-  after(async () => {
-    await world?.stop();
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => fx?.stop());
 
   test('first apply starts everything, writes env files 0600 and records it', async () => {
     const r = await berth(['apply', ...flags], env);

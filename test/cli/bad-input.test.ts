@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { startWorld, type World } from '../world/index.js';
+import type Docker from 'dockerode';
+import type { World } from '../world/index.js';
 import { berth, type CliResult } from '../support/cli.js';
-import { createRepo, type TestRepo } from '../support/repo.js';
+import { startWorldFixture, type WorldFixture } from '../support/fixture.js';
+import type { TestRepo } from '../support/repo.js';
 
 /** What a bad input must leave exactly as it was. */
 interface Snapshot {
@@ -27,6 +27,7 @@ interface HistoryRow {
 }
 
 describe('bad input is refused with a clear error and nothing changes', () => {
+  let fx: WorldFixture;
   let world: World;
   let docker: Docker;
   let repo: TestRepo;
@@ -110,11 +111,9 @@ describe('bad input is refused with a clear error and nothing changes', () => {
   };
 
   before(async () => {
-    world = await startWorld();
-    docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-bad-'));
-    env = { DOCKER_HOST: world.dockerHost };
-    repo = createRepo({ 'berth.yaml': `env_dir: ${work}/env\n`, ...good() });
+    fx = await startWorldFixture('berth-bad-');
+    ({ world, docker, work, env } = fx);
+    repo = fx.createRepo({ 'berth.yaml': `env_dir: ${work}/env\n`, ...good() });
     const first = await apply('main');
     assert.equal(first.code, 0, out(first));
     // Something to protect: two running services, their env files and their record.
@@ -155,11 +154,7 @@ describe('bad input is refused with a clear error and nothing changes', () => {
     branch('missing-tag', { 'services/web.yaml': svc(image.replace(':1', ':404'), 1) });
   });
 
-  after(async () => {
-    await world?.stop();
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => fx?.stop());
 
   const SAFE = 'use 2-63 letters, digits, "_", "." or "-", starting with a letter or digit';
   const ENV_RULE = 'use letters, digits and "_", not starting with a digit';

@@ -9,13 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { startEngine, startWorld, waitUntil, type EngineHandle, type World } from '../world/index.js';
-import { startHaproxy, type HaproxyHandle } from '../world/haproxy.js';
+import type Docker from 'dockerode';
+import { waitUntil, type World } from '../world/index.js';
+import type { HaproxyHandle } from '../world/haproxy.js';
 import { startEc2, type Ec2Fake } from '../world/ec2.js';
 import { startPostgres } from '../world/postgres.js';
 import { GiveUp, processes } from '../world/proc.js';
@@ -30,7 +30,8 @@ import {
 } from '../world/ssh-host.js';
 import { berth, MAIN, type CliResult } from '../support/cli.js';
 import { load as steadyLoad } from '../support/load.js';
-import { createRepo, type TestRepo } from '../support/repo.js';
+import { haproxyBalancer, startHostsFixture, type HostsFixture } from '../support/fixture.js';
+import type { TestRepo } from '../support/repo.js';
 
 /** Not the ports of the other rollout tests: test files run side by side on loopback. */
 const WEB = 24900;
@@ -52,15 +53,15 @@ interface DeployJson {
 }
 
 describe('the fleet: deploy, status and wait over SSH through a bastion', () => {
+  let fx: HostsFixture;
   let world: World;
-  let extra: EngineHandle[] = [];
   let sshHosts: SshHost[] = [];
   let bastion: SshdServer;
   let hap: HaproxyHandle;
   let repo: TestRepo;
   let work: string;
   let port: number;
-  const dockers: Record<string, Docker> = {};
+  let dockers: Record<string, Docker>;
   const user = os.userInfo().username;
 
   const ssh = (knownHosts = `${work}/known_hosts`) =>
@@ -83,12 +84,7 @@ describe('the fleet: deploy, status and wait over SSH through a bastion', () => 
     [
       'env_dir: /run/berth/env',
       'secrets_dir: /run/berth/secrets',
-      'load_balancer:',
-      '  provider: haproxy',
-      `  socket: ${hap.socket}`,
-      `  backend: ${hap.backend}`,
-      '  server: "{{ host.name }}"',
-      '  drain_timeout: 5s',
+      ...haproxyBalancer(hap, '5s'),
       ...extraLines,
       '',
     ].join('\n');
@@ -165,25 +161,19 @@ describe('the fleet: deploy, status and wait over SSH through a bastion', () => 
   };
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), 'berth-fleet-'));
-    const started = await Promise.all([startWorld(), startEngine(), startEngine()]);
-    world = started[0] as World;
-    extra = started.slice(1) as EngineHandle[];
-    const sockets = [world.dockerHost, ...extra.map((e) => e.dockerHost)];
-    HOSTS.forEach(
-      (h, i) => (dockers[h.name] = new Docker({ socketPath: sockets[i]!.replace('unix://', '') })),
-    );
+    fx = await startHostsFixture('berth-fleet-', HOSTS, WEB);
+    ({ world, hap, work, dockers } = fx);
     const key = clientKey(work);
     port = await commonFreePort([...HOSTS.map((h) => h.address), BASTION]);
     [sshHosts, bastion] = await Promise.all([
       Promise.all(
-        HOSTS.map((h, i) =>
+        HOSTS.map((h) =>
           startSshHost({
             name: h.name,
             address: h.address,
             port,
             authorizedKeys: [key.publicKey],
-            engineSocket: sockets[i]!,
+            engineSocket: fx.dockerHosts[h.name]!,
           }),
         ),
       ),
@@ -193,8 +183,7 @@ describe('the fleet: deploy, status and wait over SSH through a bastion', () => 
     // The host's own secret, in its own secrets folder.
     for (const h of sshHosts)
       writeFileSync(path.join(h.runDir, 'berth/secrets/token'), `token-of-${h.name}\n`, { mode: 0o600 });
-    hap = await startHaproxy({ servers: HOSTS.map((h) => ({ ...h, port: WEB })) });
-    repo = createRepo({
+    repo = fx.createRepo({
       'berth.yaml': berthYaml(),
       'inventory.yaml': inventory(),
       'services/web.yaml': web(world.images.web1),
@@ -204,11 +193,8 @@ describe('the fleet: deploy, status and wait over SSH through a bastion', () => 
   });
 
   after(async () => {
-    await hap?.stop();
     await Promise.all([...sshHosts.map((h) => h.stop()), bastion?.stop()]);
-    await Promise.all([world?.stop(), ...extra.map((e) => e.stop())]);
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
+    await fx?.stop();
   });
 
   test('the first deploy wrote each host its own env file, with its own secret, 0600, on the host', async () => {

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { startWorld, waitUntil, type World } from '../world/index.js';
+import type Docker from 'dockerode';
+import { waitUntil, type World } from '../world/index.js';
 import { startHaproxy, type HaproxyHandle } from '../world/haproxy.js';
-import { berth } from '../support/cli.js';
+import { berth, stateFlags } from '../support/cli.js';
+import { startWorldFixture, type WorldFixture } from '../support/fixture.js';
 import { load } from '../support/load.js';
-import { createRepo, type TestRepo } from '../support/repo.js';
+import type { TestRepo } from '../support/repo.js';
 
 /** The service's port on 127.0.0.1; no other test uses it. */
 const PORT = 24871;
@@ -20,6 +20,7 @@ const PORT = 24871;
  * reverted: the previous file goes back and is reloaded.
  */
 describe('files: reload without restart against a real engine, under load through HAProxy', () => {
+  let fx: WorldFixture;
   let world: World;
   let hap: HaproxyHandle;
   let repo: TestRepo;
@@ -47,21 +48,14 @@ describe('files: reload without restart against a real engine, under load throug
     berth(
       [
         cmd,
-        '--repo',
-        repo.dir,
-        '--env',
-        'main',
-        '--store',
-        `${work}/berth.db`,
+        ...stateFlags(repo.dir, work),
         '--env-dir',
         `${work}/env`,
         '--files-dir',
         `${work}/files`,
-        '--cache-dir',
-        `${work}/cache`,
         ...extra,
       ],
-      { DOCKER_HOST: world.dockerHost },
+      fx.env,
       120_000,
     );
   const container = async () => {
@@ -72,20 +66,17 @@ describe('files: reload without restart against a real engine, under load throug
   const hostFile = () => path.join(work, 'files/web/etc-web.conf');
 
   before(async () => {
-    work = mkdtempSync(path.join(tmpdir(), 'berth-files-'));
-    world = await startWorld();
+    fx = await startWorldFixture('berth-files-');
+    ({ world, docker, work } = fx);
     image = `${world.registry.address}/demo/conf:1`;
     await world.publish(image, { version: 'conf', behaviour: 'reload' });
-    docker = new Docker({ socketPath: world.dockerHost.replace(/^unix:\/\//, '') });
     hap = await startHaproxy({ servers: [{ name: 's1', address: '127.0.0.1', port: PORT }] });
-    repo = createRepo({ 'services/web.yaml': service(), 'files/web.conf': conf('v1') });
+    repo = fx.createRepo({ 'services/web.yaml': service(), 'files/web.conf': conf('v1') });
   });
 
   after(async () => {
     await hap?.stop();
-    await world?.stop();
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
+    await fx?.stop();
   });
 
   test('the first apply writes the rendered file and mounts it read-only', async () => {

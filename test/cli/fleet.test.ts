@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { startEngine, startWorld, waitUntil, type EngineHandle, type World } from '../world/index.js';
-import { startHaproxy, type HaproxyHandle } from '../world/haproxy.js';
+import type Docker from 'dockerode';
+import { waitUntil, type World } from '../world/index.js';
+import type { HaproxyHandle } from '../world/haproxy.js';
 import { startPostgres, type PostgresHandle } from '../world/postgres.js';
 import { berth, type CliResult } from '../support/cli.js';
+import { haproxyBalancer, startHostsFixture, type HostsFixture } from '../support/fixture.js';
 import { steadyLoad } from '../support/load.js';
-import { createRepo, type TestRepo } from '../support/repo.js';
+import type { TestRepo } from '../support/repo.js';
 
 /**
  * Issue 12 end to end: three simulated hosts (three private engines, each host's services bound
@@ -57,14 +56,14 @@ interface Entry {
 }
 
 describe('one record for the fleet: leases cap the hosts out of rotation, outages lose nothing', () => {
+  let fx: HostsFixture;
   let world: World;
-  let engines: EngineHandle[] = [];
   let hap: HaproxyHandle;
   let pg: PostgresHandle;
   let repo: TestRepo;
   let work: string;
-  const dockerHosts: Record<string, string> = {};
-  const dockers: Record<string, Docker> = {};
+  let dockerHosts: Record<string, string>;
+  let dockers: Record<string, Docker>;
   let version = 0;
 
   const web = (image: string, v: number) =>
@@ -176,28 +175,14 @@ describe('one record for the fleet: leases cap the hosts out of rotation, outage
   };
 
   before(async () => {
-    const started = await Promise.all([startWorld(), startEngine(), startEngine(), startPostgres()]);
-    world = started[0];
-    engines = [started[1], started[2]];
-    pg = started[3];
-    dockerHosts.h1 = world.dockerHost;
-    dockerHosts.h2 = engines[0]!.dockerHost;
-    dockerHosts.h3 = engines[1]!.dockerHost;
-    for (const h of HOSTS)
-      dockers[h.name] = new Docker({ socketPath: dockerHosts[h.name]!.replace('unix://', '') });
-    hap = await startHaproxy({ servers: HOSTS.map((h) => ({ ...h, port: PORT })) });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-fleet-'));
-    repo = createRepo(
+    [fx, pg] = await Promise.all([startHostsFixture('berth-fleet-', HOSTS, PORT), startPostgres()]);
+    ({ world, hap, work, dockerHosts, dockers } = fx);
+    repo = fx.createRepo(
       {
         'berth.yaml': [
           'project: shop',
           'environments: { staging: { branch: staging } }',
-          'load_balancer:',
-          '  provider: haproxy',
-          `  socket: ${hap.socket}`,
-          `  backend: ${hap.backend}`,
-          '  server: "{{ host.name }}"',
-          '  drain_timeout: 5s',
+          ...haproxyBalancer(hap, '5s'),
           `rollout: { max_unavailable: 1, lease_expiry: ${EXPIRY_MS / 1000}s }`,
           '',
         ].join('\n'),
@@ -216,10 +201,7 @@ describe('one record for the fleet: leases cap the hosts out of rotation, outage
   });
 
   after(async () => {
-    await hap?.stop();
-    await Promise.all([world?.stop(), ...engines.map((e) => e.stop()), pg?.stop()]);
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
+    await Promise.all([fx?.stop(), pg?.stop()]);
   });
 
   test('three applies at once with max_unavailable 1: one host out of rotation at a time, 0 failed requests', async (t) => {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { docker as dockerCli, freePort, startWorld, type World } from '../world/index.js';
-import { berth, MAIN, type CliResult } from '../support/cli.js';
+import type Docker from 'dockerode';
+import { docker as dockerCli, freePort, type World } from '../world/index.js';
+import { berth, MAIN, stateFlags, type CliResult } from '../support/cli.js';
+import { startWorldFixture, type WorldFixture } from '../support/fixture.js';
 import { createRepo, type TestRepo } from '../support/repo.js';
 
 /**
@@ -17,6 +17,7 @@ import { createRepo, type TestRepo } from '../support/repo.js';
  * engine enforces. A real engine, registry and git repos throughout.
  */
 describe('what berth will and will not do to a host', () => {
+  let fx: WorldFixture;
   let world: World;
   let repo: TestRepo;
   let work: string;
@@ -25,17 +26,7 @@ describe('what berth will and will not do to a host', () => {
   let exitImage: string;
   const PORT = 24760;
 
-  const flags = (extra: string[] = []) => [
-    '--repo',
-    repo.dir,
-    '--env',
-    'main',
-    '--store',
-    `${work}/berth.db`,
-    '--cache-dir',
-    `${work}/cache`,
-    ...extra,
-  ];
+  const flags = (extra: string[] = []) => [...stateFlags(repo.dir, work), ...extra];
   const apply = (extra: string[] = []) => berth(['apply', ...flags(extra)], env);
   const plan = (extra: string[] = []) => berth(['plan', ...flags(extra)], env);
   const svc = (image: string, port: number, extra = '') =>
@@ -48,13 +39,11 @@ describe('what berth will and will not do to a host', () => {
   const envFile = (name: string) => path.join(work, 'env', name);
 
   before(async () => {
-    world = await startWorld();
-    docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
+    fx = await startWorldFixture('berth-hostile-');
+    ({ world, docker, work, env } = fx);
     exitImage = `${world.registry.address}/demo/exits:1`;
     await world.publish(exitImage, { version: 'exits', behaviour: 'exit' });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-hostile-'));
-    env = { DOCKER_HOST: world.dockerHost };
-    repo = createRepo({
+    repo = fx.createRepo({
       'berth.yaml': `env_dir: ${work}/env\n`,
       'services/web.yaml': svc(world.images.web1, PORT),
     });
@@ -62,11 +51,7 @@ describe('what berth will and will not do to a host', () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
-  after(async () => {
-    await world?.stop();
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => fx?.stop());
 
   test('1. a file berth did not write is never overwritten, nor removed with its service', async () => {
     // Repro: a service named like a file that is already there.

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { docker as dockerCli, startWorld, type World } from '../world/index.js';
-import { berth, MAIN } from '../support/cli.js';
-import { createRepo, type TestRepo } from '../support/repo.js';
+import type Docker from 'dockerode';
+import { docker as dockerCli, type World } from '../world/index.js';
+import { berth, MAIN, stateFlags } from '../support/cli.js';
+import { startWorldFixture, type WorldFixture } from '../support/fixture.js';
+import type { TestRepo } from '../support/repo.js';
 
 const STEPS = ['after-env-file', 'after-pull', 'after-aside', 'after-create', 'after-start'] as const;
 
@@ -16,6 +15,7 @@ const STEPS = ['after-env-file', 'after-pull', 'after-aside', 'after-create', 'a
  * expected containers, nothing extra, nothing orphaned, the new config running.
  */
 describe('an apply killed at any step converges on the next run', () => {
+  let fx: WorldFixture;
   let world: World;
   let repo: TestRepo;
   let work: string;
@@ -26,34 +26,19 @@ describe('an apply killed at any step converges on the next run', () => {
     `image: ${image}\npull: missing\nenv_vars:\n  PORT: '24601'\n  BAR: '${bar}'\n`;
 
   before(async () => {
-    world = await startWorld();
-    docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-kill-'));
-    repo = createRepo({
+    fx = await startWorldFixture('berth-kill-');
+    ({ world, docker, work, env } = fx);
+    repo = fx.createRepo({
       'berth.yaml': `env_dir: ${work}/env\n`,
       'services/web.yaml': svc(world.images.web1, 'start'),
       'services/api.yaml': `image: ${world.images.web1}\npull: missing\nenv_vars:\n  PORT: '24602'\n`,
     });
-    env = { DOCKER_HOST: world.dockerHost };
-    flags = [
-      '--repo',
-      repo.dir,
-      '--env',
-      'main',
-      '--store',
-      `${work}/berth.db`,
-      '--cache-dir',
-      `${work}/cache`,
-    ];
+    flags = stateFlags(repo.dir, work);
     const r = await berth(['apply', ...flags], env);
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
-  after(async () => {
-    await world?.stop();
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => fx?.stop());
 
   for (const [i, step] of STEPS.entries()) {
     test(`killed ${step}`, async () => {

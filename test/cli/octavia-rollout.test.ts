@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { startEngine, startWorld, type EngineHandle, type World } from '../world/index.js';
-import { startHaproxy, type HaproxyHandle } from '../world/haproxy.js';
+import type { World } from '../world/index.js';
+import type { HaproxyHandle } from '../world/haproxy.js';
 import { startOctavia, type OctaviaCall, type OctaviaFake } from '../world/octavia.js';
-import { berth } from '../support/cli.js';
+import {
+  assertAllApplied,
+  hostsInventory,
+  rolloutWeb,
+  startHostsFixture,
+  type HostsFixture,
+} from '../support/fixture.js';
 import { load } from '../support/load.js';
-import { createRepo, type TestRepo } from '../support/repo.js';
+import type { TestRepo } from '../support/repo.js';
 
 /** Not the port of rollout.test.ts: test files run side by side on the same loopback addresses. */
 const PORT = 24810;
@@ -25,58 +27,17 @@ const HOSTS = [
  * 127.0.0.2 and 127.0.0.3), under a steady load from this test. The fake records every call.
  */
 describe('rolling out behind an Octavia pool (local fake of the API, real HAProxy data plane)', () => {
+  let fx: HostsFixture;
   let world: World;
-  let engine2: EngineHandle;
   let hap: HaproxyHandle;
   let octavia: OctaviaFake;
   let repo: TestRepo;
-  let work: string;
   let clouds: string;
-  const engines: Record<string, string> = {};
-  const dockers: Record<string, Docker> = {};
 
-  const service = (image: string) =>
-    [
-      `image: ${image}`,
-      'pull: missing',
-      'drain: true',
-      'env_vars:',
-      `  PORT: '${PORT}'`,
-      `  BIND: '{{ host.address }}'`,
-      `healthcheck: { http: 'http://{{ host.address }}:${PORT}/version', interval: 100ms, timeout: 1s, retries: 3 }`,
-      '',
-    ].join('\n');
+  const service = (image: string) => rolloutWeb(image, PORT);
 
-  const apply = (host: string) =>
-    berth(
-      [
-        'apply',
-        '--repo',
-        repo.dir,
-        '--env',
-        'main',
-        '--host',
-        host,
-        '--store',
-        `${work}/${host}/berth.db`,
-        '--env-dir',
-        `${work}/${host}/env`,
-        '--cache-dir',
-        `${work}/cache`,
-      ],
-      { DOCKER_HOST: engines[host]!, OS_CLIENT_CONFIG_FILE: clouds },
-      120_000,
-    );
-  const rollout = async () => {
-    const results: Array<{ host: string; code: number; out: string }> = [];
-    for (const h of HOSTS) {
-      const r = await apply(h.name);
-      results.push({ host: h.name, code: r.code, out: r.stdout + r.stderr });
-      if (r.code !== 0) break;
-    }
-    return results;
-  };
-  const image = async (host: string) => (await dockers[host]!.getContainer('web').inspect()).Config.Image;
+  const rollout = () => fx.rollout(repo, { OS_CLIENT_CONFIG_FILE: clouds });
+  const image = async (host: string) => (await fx.dockers[host]!.getContainer('web').inspect()).Config.Image;
   /** The member changes among `calls`, as `host METHOD body`, with the host named by its member. */
   const memberChanges = (calls: OctaviaCall[]) => {
     const byId = new Map(HOSTS.map((h) => [octavia.member(h.address, PORT)?.id, h.name]));
@@ -91,19 +52,14 @@ describe('rolling out behind an Octavia pool (local fake of the API, real HAProx
   };
 
   before(async () => {
-    [world, engine2] = await Promise.all([startWorld(), startEngine()]);
-    engines.h1 = world.dockerHost;
-    engines.h2 = engine2.dockerHost;
-    for (const h of HOSTS)
-      dockers[h.name] = new Docker({ socketPath: engines[h.name]!.replace('unix://', '') });
-    hap = await startHaproxy({ servers: HOSTS.map((h) => ({ ...h, port: PORT })) });
+    fx = await startHostsFixture('berth-octavia-rollout-', HOSTS, PORT);
+    ({ world, hap } = fx);
     octavia = await startOctavia({
       haproxy: hap,
       members: HOSTS.map((h) => ({ address: h.address, port: PORT, name: h.name })),
     });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-octavia-rollout-'));
-    clouds = octavia.writeClouds(work);
-    repo = createRepo({
+    clouds = octavia.writeClouds(fx.work);
+    repo = fx.createRepo({
       'berth.yaml': [
         'load_balancer:',
         '  provider: octavia',
@@ -114,28 +70,15 @@ describe('rolling out behind an Octavia pool (local fake of the API, real HAProx
         '  drain_timeout: 1s',
         '',
       ].join('\n'),
-      'inventory.yaml': ['hosts:', ...HOSTS.map((h) => `  ${h.name}: { address: ${h.address} }`), ''].join(
-        '\n',
-      ),
+      'inventory.yaml': hostsInventory(HOSTS),
       'services/web.yaml': service(world.images.web1),
     });
-    const first = await rollout();
-    assert.deepEqual(
-      first.map((r) => [r.host, r.code]),
-      [
-        ['h1', 0],
-        ['h2', 0],
-      ],
-      first.map((r) => r.out).join('\n'),
-    );
+    assertAllApplied(await rollout(), HOSTS);
   });
 
   after(async () => {
     await octavia?.stop();
-    await hap?.stop();
-    await Promise.all([world?.stop(), engine2?.stop()]);
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
+    await fx?.stop();
   });
 
   test('a new image host after host under load: 0 failed requests, the expected calls, never a DELETE', async (t) => {
@@ -148,14 +91,7 @@ describe('rolling out behind an Octavia pool (local fake of the API, real HAProx
     t.diagnostic(
       `${sent} requests through HAProxy, ${failures.length} failed, versions ${JSON.stringify(versions)}`,
     );
-    assert.deepEqual(
-      results.map((r) => [r.host, r.code]),
-      [
-        ['h1', 0],
-        ['h2', 0],
-      ],
-      results.map((r) => r.out).join('\n'),
-    );
+    assertAllApplied(results, HOSTS);
     assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
     assert.ok(sent > 100, `only ${sent} requests were sent`);
     assert.ok((versions['1'] ?? 0) > 0 && (versions['2'] ?? 0) > 0, JSON.stringify(versions));
@@ -196,14 +132,7 @@ describe('rolling out behind an Octavia pool (local fake of the API, real HAProx
     const from = octavia.calls.length;
     repo.commit({ 'services/web.yaml': service(world.images.web1) });
     const results = await rollout();
-    assert.deepEqual(
-      results.map((r) => [r.host, r.code]),
-      [
-        ['h1', 0],
-        ['h2', 0],
-      ],
-      results.map((r) => r.out).join('\n'),
-    );
+    assertAllApplied(results, HOSTS);
     const calls = octavia.calls.slice(from);
     assert.deepEqual(memberChanges(calls).slice(3), [
       `h2 POST 201 {"address":"127.0.0.3","protocol_port":${PORT},"weight":1,"admin_state_up":true,"name":"h2"}`,

@@ -1,13 +1,10 @@
 // @slow: a real engine and git repos with thousands of services.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startEngine, type EngineHandle } from '../world/index.js';
-import { MAIN } from '../support/cli.js';
-import { createRepo, type TestRepo } from '../support/repo.js';
+import { MAIN, stateFlags } from '../support/cli.js';
+import { startEngineFixture, type EngineFixture } from '../support/fixture.js';
+import type { TestRepo } from '../support/repo.js';
 
 /**
  * Run berth with its stdout on a pipe that nobody reads for a while, as `berth plan --json |
@@ -44,21 +41,19 @@ function throughSlowPipe(args: string[], env: Record<string, string>) {
 
 describe('output is never cut off when piped', () => {
   const N = 5_000;
-  let engine: EngineHandle;
+  let fx: EngineFixture;
   let repo: TestRepo;
-  let work: string;
   let env: Record<string, string>;
   let flags: string[];
 
   before(async () => {
-    engine = await startEngine();
-    work = mkdtempSync(path.join(tmpdir(), 'berth-output-'));
-    const files: Record<string, string> = { 'berth.yaml': `env_dir: ${work}/env\n` };
+    fx = await startEngineFixture('berth-output-');
+    const files: Record<string, string> = { 'berth.yaml': `env_dir: ${fx.work}/env\n` };
     for (let i = 0; i < N; i++) {
       files[`services/svc-${String(i).padStart(4, '0')}.yaml`] =
         `image: 127.0.0.1:5999/team/svc:1\npull: missing\nenv_vars: { INDEX: '${i}' }\n`;
     }
-    repo = createRepo(files);
+    repo = fx.createRepo(files);
     // A branch where every service file has a problem: validate has thousands of issues to print.
     repo.git('checkout', '-q', '-b', 'broken');
     const broken: Record<string, string> = {};
@@ -68,24 +63,11 @@ describe('output is never cut off when piped', () => {
     }
     repo.commit(broken);
     repo.git('checkout', '-q', 'main');
-    env = { DOCKER_HOST: engine.dockerHost };
-    flags = [
-      '--repo',
-      repo.dir,
-      '--env',
-      'main',
-      '--cache-dir',
-      `${work}/cache`,
-      '--store',
-      `${work}/berth.db`,
-    ];
+    env = fx.env;
+    flags = stateFlags(repo.dir, fx.work);
   });
 
-  after(async () => {
-    await engine?.stop();
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => fx?.stop());
 
   test(`validate --json with ${N} problems arrives whole`, async () => {
     const r = await throughSlowPipe(['validate', '--json', '--repo', repo.dir, '--env', 'broken'], env);

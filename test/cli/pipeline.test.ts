@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import Docker from 'dockerode';
-import { freePort, startWorld, waitUntil, type World } from '../world/index.js';
+import type Docker from 'dockerode';
+import { freePort, waitUntil, type World } from '../world/index.js';
 import { berth, MAIN, type CliResult } from '../support/cli.js';
-import { createRepo, type TestRepo } from '../support/repo.js';
+import { startWorldFixture, type WorldFixture } from '../support/fixture.js';
+import type { TestRepo } from '../support/repo.js';
 
 /**
  * The host pipeline as callers meet it (issue 7): one lock per engine whatever record folder
@@ -18,6 +18,7 @@ import { createRepo, type TestRepo } from '../support/repo.js';
  * engine, registry and git repo; the load balancer is the `command` provider's shell scripts.
  */
 describe('one pipeline, one lock per host', () => {
+  let fx: WorldFixture;
   let world: World;
   let repo: TestRepo;
   let work: string;
@@ -112,11 +113,9 @@ describe('one pipeline, one lock per host', () => {
     (await docker.listContainers({ all: true })).some((c) => c.Names[0] === '/web.berth-old');
 
   before(async () => {
-    world = await startWorld();
-    docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-pipeline-'));
-    env = { DOCKER_HOST: world.dockerHost };
-    repo = createRepo({
+    fx = await startWorldFixture('berth-pipeline-');
+    ({ world, docker, work, env } = fx);
+    repo = fx.createRepo({
       'berth.yaml': berthYaml(),
       'inventory.yaml': 'hosts:\n  app-1: { address: 127.0.0.5 }\n',
       'services/web.yaml': web(world.images.web1, 'one'),
@@ -128,9 +127,7 @@ describe('one pipeline, one lock per host', () => {
 
   after(async () => {
     await closeGate();
-    await world?.stop();
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
+    await fx?.stop();
   });
 
   test('a second apply with another record, started while the first has the old container aside, is told the host is busy', async () => {

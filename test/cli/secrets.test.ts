@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
-import { startWorld, type World } from '../world/index.js';
+import type Docker from 'dockerode';
+import type { World } from '../world/index.js';
 import { berth, MAIN, type CliResult } from '../support/cli.js';
-import { createRepo, type TestRepo } from '../support/repo.js';
+import { startWorldFixture, type WorldFixture } from '../support/fixture.js';
+import type { TestRepo } from '../support/repo.js';
 import { startAgentProcess } from '../support/agent.js';
 
 /**
@@ -17,6 +17,7 @@ import { startAgentProcess } from '../support/agent.js';
  * no byte of the record.
  */
 describe('secrets against a real engine', () => {
+  let fx: WorldFixture;
   let world: World;
   let repo: TestRepo;
   let work: string;
@@ -40,9 +41,8 @@ describe('secrets against a real engine', () => {
   };
 
   before(async () => {
-    world = await startWorld();
-    docker = new Docker({ socketPath: world.dockerHost.replace('unix://', '') });
-    work = mkdtempSync(path.join(tmpdir(), 'berth-secrets-'));
+    fx = await startWorldFixture('berth-secrets-');
+    ({ world, docker, work, env } = fx);
     mkdirSync(path.join(work, 'secrets'), { mode: 0o700 });
     writeSecret(password);
     execFileSync('age-keygen', ['-o', path.join(work, 'age.key')], { stdio: 'ignore' });
@@ -50,7 +50,7 @@ describe('secrets against a real engine', () => {
     const recipient = execFileSync('age-keygen', ['-y', path.join(work, 'age.key')], {
       encoding: 'utf8',
     }).trim();
-    repo = createRepo({
+    repo = fx.createRepo({
       'berth.yaml': `env_dir: ${work}/env\nsecrets_dir: ${work}/secrets\n`,
       'services/api.yaml': [
         `image: ${world.images.web1}`,
@@ -72,7 +72,6 @@ describe('secrets against a real engine', () => {
     assert.equal(enc.status, 0, enc.stderr);
     outputs.push({ what: 'berth secret encrypt', text: enc.stdout + enc.stderr });
     repo.commit({}, 'add api_token');
-    env = { DOCKER_HOST: world.dockerHost };
     flags = [
       '--repo',
       repo.dir,
@@ -87,11 +86,7 @@ describe('secrets against a real engine', () => {
     ];
   });
 
-  after(async () => {
-    await world?.stop();
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => fx?.stop());
 
   const repoFlags = () => flags.slice(0, 6).concat(flags.slice(8));
 

@@ -4,7 +4,9 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startWorld, type World } from '../world/index.js';
+import type { World } from '../world/index.js';
+import { stateFlags } from '../support/cli.js';
+import { startWorldFixture, type WorldFixture } from '../support/fixture.js';
 import { tracedBerth, type TracedRun } from '../support/module-trace.js';
 import { createRepo, type TestRepo } from '../support/repo.js';
 
@@ -141,6 +143,7 @@ describe('without an engine', () => {
 });
 
 describe('against a real engine', () => {
+  let fx: WorldFixture;
   let world: World;
   let work: string;
   let repo: TestRepo;
@@ -148,31 +151,17 @@ describe('against a real engine', () => {
   let env: Record<string, string>;
 
   before(async () => {
-    world = await startWorld();
-    work = mkdtempSync(path.join(tmpdir(), 'berth-startup-engine-'));
-    env = { DOCKER_HOST: world.dockerHost };
-    repo = createRepo({
+    fx = await startWorldFixture('berth-startup-engine-');
+    ({ world, work, env } = fx);
+    repo = fx.createRepo({
       'berth.yaml': `env_dir: ${work}/env\n`,
       'services/web.yaml': `image: ${world.images.web1}\nenv_vars: { PORT: '26011' }\n`,
       'services/api.yaml': `image: ${world.images.web1}\npull: missing\nenv_vars: { PORT: '26012' }\n`,
     });
-    flags = [
-      '--repo',
-      repo.dir,
-      '--env',
-      'main',
-      '--cache-dir',
-      `${work}/cache`,
-      '--store',
-      `${work}/berth.db`,
-    ];
+    flags = stateFlags(repo.dir, work);
   });
 
-  after(async () => {
-    await world?.stop();
-    repo?.remove();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => fx?.stop());
 
   test('an apply that changes something opens the record; a no-op plan and apply load neither SQLite nor age', async () => {
     const first = await tracedBerth(['apply', ...flags], env);

@@ -30,6 +30,21 @@ export function assertFreshBuild(): void {
 }
 assertFreshBuild();
 
+/**
+ * `--repo REPO --env ENV --store WORK/berth.db --cache-dir WORK/cache`: a state repo, and berth's
+ * record and clone cache in a test's work folder, as one host would keep them.
+ */
+export const stateFlags = (repo: string, work: string, env = 'main'): string[] => [
+  '--repo',
+  repo,
+  '--env',
+  env,
+  '--store',
+  `${work}/berth.db`,
+  '--cache-dir',
+  `${work}/cache`,
+];
+
 export interface CliResult {
   code: number;
   stdout: string;

@@ -16,8 +16,7 @@
  *   makes the next calls fail (503 `RequestLimitExceeded` is EC2's throttling).
  */
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { esc, requestId, startQueryApi, testCredentials, type QueryCall } from './aws-query.js';
 
 /** One instance as the fake holds it. */
 export interface FakeInstance {
@@ -32,12 +31,7 @@ export interface FakeInstance {
 }
 
 /** One call the fake answered. */
-export interface Ec2Call {
-  action: string;
-  params: Record<string, string>;
-  status: number;
-  code?: string;
-}
+export type Ec2Call = QueryCall;
 
 export interface Ec2Fake {
   /** http://127.0.0.1:PORT, for AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_EC2). */
@@ -62,7 +56,7 @@ const STATE_CODES: Record<string, number> = {
   stopping: 64,
   stopped: 80,
 };
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const AUTH_FAILURE = 'AWS was not able to validate the provided access credentials';
 
 function wildcard(pattern: string): RegExp {
   const re = pattern
@@ -98,19 +92,11 @@ export async function startEc2(
   opts: { instances?: FakeInstance[]; pageSize?: number } = {},
 ): Promise<Ec2Fake> {
   const region = 'eu-west-1';
-  const credentials = {
-    accessKeyId: `AKIAFAKE${randomBytes(6).toString('hex').toUpperCase()}`,
-    secretAccessKey: randomBytes(20).toString('base64'),
-  };
+  const credentials = testCredentials();
   const pageSize = opts.pageSize ?? 2;
   let instances: FakeInstance[] = [...(opts.instances ?? [])];
-  const calls: Ec2Call[] = [];
-  let failing = { n: 0, status: 503, code: 'RequestLimitExceeded', message: 'Request limit exceeded.' };
   /** nextToken -> the query it continues and where. */
   const tokens = new Map<string, { query: string; offset: number }>();
-
-  const errorXml = (code: string, message: string) =>
-    `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${esc(code)}</Code><Message>${esc(message)}</Message></Error></Errors><RequestID>${randomBytes(8).toString('hex')}</RequestID></Response>\n`;
 
   const matches = (i: FakeInstance, name: string, values: string[]): boolean => {
     const any = (v: string | undefined) => v !== undefined && values.some((p) => wildcard(p).test(v));
@@ -133,47 +119,20 @@ export async function startEc2(
     }
   };
 
-  const server = http.createServer((req, res) => {
-    let text = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (text += d));
-    req.on('end', () => {
-      const p = new URLSearchParams(text);
-      const action = p.get('Action') ?? '';
-      const params: Record<string, string> = {};
-      for (const [k, v] of p) if (k !== 'Action' && k !== 'Version') params[k] = v;
-      const call: Ec2Call = { action, params, status: 0 };
-      calls.push(call);
-      const send = (status: number, body: string) => {
-        call.status = status;
-        res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8' });
-        res.end(body);
-      };
-      const fail = (status: number, code: string, message: string) => {
-        call.code = code;
-        send(status, errorXml(code, message));
-      };
-      const auth = String(req.headers.authorization ?? '');
-      const scope = /Credential=([^/]+)\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(auth);
-      if (req.method !== 'POST' || p.get('Version') !== '2016-11-15')
-        return fail(400, 'InvalidAction', 'not a 2016-11-15 Query API request');
-      if (!scope)
-        return fail(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
-      if (scope[1] !== credentials.accessKeyId)
-        return fail(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials');
-      if (scope[2] !== region || scope[3] !== 'ec2')
-        return fail(
-          401,
-          'AuthFailure',
-          `Credential should be scoped to a valid region and service ec2, not ${scope[2]}/${scope[3]}`,
-        );
-      if (failing.n > 0) {
-        failing.n--;
-        return fail(failing.status, failing.code, failing.message);
-      }
-      if (action !== 'DescribeInstances')
-        return fail(400, 'InvalidAction', `The action ${action} is not valid for this web service.`);
-
+  const api = await startQueryApi({
+    version: '2016-11-15',
+    service: 'ec2',
+    region,
+    accessKeyId: credentials.accessKeyId,
+    dialect: { kind: 'ec2' },
+    actions: ['DescribeInstances'],
+    auth: {
+      status: 401,
+      missing: { code: 'AuthFailure', message: AUTH_FAILURE },
+      unknownKey: { code: 'AuthFailure', message: AUTH_FAILURE },
+      wrongScopeCode: 'AuthFailure',
+    },
+    handle: ({ form: p, send, fail }) => {
       const filters: Array<{ name: string; values: string[] }> = [];
       for (let n = 1; p.has(`Filter.${n}.Name`); n++) {
         const values: string[] = [];
@@ -214,30 +173,21 @@ export async function startEc2(
         .join('');
       send(
         200,
-        `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstancesResponse xmlns="${NS}"><requestId>${randomBytes(8).toString('hex')}</requestId><reservationSet>${reservations}</reservationSet>${next}</DescribeInstancesResponse>\n`,
+        `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstancesResponse xmlns="${NS}"><requestId>${requestId()}</requestId><reservationSet>${reservations}</reservationSet>${next}</DescribeInstancesResponse>\n`,
       );
-    });
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  let stopped: Promise<void> | undefined;
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: api.url,
     region,
     credentials,
-    calls,
+    calls: api.calls,
     setInstances(list) {
       instances = [...list];
     },
     failNext(n, status, code, message = code === 'RequestLimitExceeded' ? 'Request limit exceeded.' : code) {
-      failing = { n, status, code, message };
+      api.failNext(n, status, code, message);
     },
-    stop: () =>
-      (stopped ??= new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      })),
+    stop: api.stop,
   };
 }

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { esc, queryResponseXml, startQueryApi, testCredentials, type QueryCall } from './aws-query.js';
 import type { HaproxyHandle } from './haproxy.js';
 
 export type TargetHealthState = 'initial' | 'healthy' | 'unhealthy' | 'draining';
@@ -32,14 +32,7 @@ interface Registered {
 }
 
 /** One Query API request the fake answered, in order. */
-export interface Elbv2Call {
-  action: string;
-  /** The form parameters other than Action and Version. */
-  params: Record<string, string>;
-  status: number;
-  /** The error code answered, if any. */
-  code?: string;
-}
+export type Elbv2Call = QueryCall;
 
 export interface Elbv2Fake {
   /** http://127.0.0.1:PORT, for AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2. */
@@ -80,17 +73,13 @@ export interface Elbv2FakeOptions {
 }
 
 const NS = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/';
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Start the fake on a free loopback port, with its health checker; resolves once it listens. */
 export async function startElbv2(opts: Elbv2FakeOptions): Promise<Elbv2Fake> {
   const region = 'eu-west-1';
   const account = '123456789012';
   const targetGroupArn = `arn:aws:elasticloadbalancing:${region}:${account}:targetgroup/app/${randomBytes(8).toString('hex')}`;
-  const credentials = {
-    accessKeyId: `AKIAFAKE${randomBytes(6).toString('hex').toUpperCase()}`,
-    secretAccessKey: randomBytes(20).toString('base64'),
-  };
+  const credentials = testCredentials();
   const delayMs = opts.deregistrationDelayMs ?? 800;
   const hc = {
     intervalMs: opts.health?.intervalMs ?? 100,
@@ -103,8 +92,6 @@ export async function startElbv2(opts: Elbv2FakeOptions): Promise<Elbv2Fake> {
   const registered = new Map<string, Registered>();
   const histories = new Map<string, string[]>();
   const key = (id: string, port: number) => `${id}:${port}`;
-  const calls: Elbv2Call[] = [];
-  let failing = { n: 0, status: 400, code: 'Throttling', message: 'Rate exceeded' };
 
   const dataPlaneErrors: string[] = [];
   let syncing = Promise.resolve();
@@ -218,10 +205,7 @@ export async function startElbv2(opts: Elbv2FakeOptions): Promise<Elbv2Fake> {
     void Promise.all(due.map(check)).finally(() => (checking = false));
   }, hc.intervalMs);
 
-  const xml = (action: string, result: string) =>
-    `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="${NS}">\n  <${action}Result>${result}</${action}Result>\n  <ResponseMetadata><RequestId>${randomBytes(8).toString('hex')}</RequestId></ResponseMetadata>\n</${action}Response>\n`;
-  const errorXml = (type: string, code: string, message: string) =>
-    `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${NS}">\n  <Error><Type>${type}</Type><Code>${esc(code)}</Code><Message>${esc(message)}</Message></Error>\n  <RequestId>${randomBytes(8).toString('hex')}</RequestId>\n</ErrorResponse>\n`;
+  const xml = (action: string, result: string) => queryResponseXml(NS, action, result);
 
   const healthOf = (id: string, port: number) => {
     const r = registered.get(key(id, port));
@@ -244,47 +228,23 @@ export async function startElbv2(opts: Elbv2FakeOptions): Promise<Elbv2Fake> {
     return out;
   };
 
-  const server = http.createServer((req, res) => {
-    let text = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (text += d));
-    req.on('end', () => {
-      const p = new URLSearchParams(text);
-      const action = p.get('Action') ?? '';
-      const params: Record<string, string> = {};
-      for (const [k, v] of p) if (k !== 'Action' && k !== 'Version') params[k] = v;
-      const call: Elbv2Call = { action, params, status: 0 };
-      calls.push(call);
-      const send = (status: number, body: string) => {
-        call.status = status;
-        res.writeHead(status, { 'content-type': 'text/xml' });
-        res.end(body);
-      };
-      const fail = (status: number, code: string, message: string) => {
-        call.code = code;
-        send(status, errorXml(status >= 500 ? 'Receiver' : 'Sender', code, message));
-      };
-      const auth = String(req.headers.authorization ?? '');
-      const scope = /Credential=([^/]+)\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(auth);
-      if (req.method !== 'POST' || p.get('Version') !== '2015-12-01')
-        return fail(400, 'InvalidAction', `not a 2015-12-01 Query API request`);
-      if (!scope) return fail(403, 'MissingAuthenticationToken', 'Request is missing Authentication Token');
-      if (scope[1] !== credentials.accessKeyId)
-        return fail(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
-      if (scope[2] !== region || scope[3] !== 'elasticloadbalancing') {
-        return fail(
-          403,
-          'SignatureDoesNotMatch',
-          `Credential should be scoped to a valid region and service elasticloadbalancing, not ${scope[2]}/${scope[3]}`,
-        );
-      }
-      if (failing.n > 0) {
-        failing.n--;
-        return fail(failing.status, failing.code, failing.message);
-      }
-      if (!['RegisterTargets', 'DeregisterTargets', 'DescribeTargetHealth'].includes(action)) {
-        return fail(400, 'InvalidAction', `The action ${action} is not valid for this web service.`);
-      }
+  const api = await startQueryApi({
+    version: '2015-12-01',
+    service: 'elasticloadbalancing',
+    region,
+    accessKeyId: credentials.accessKeyId,
+    dialect: { kind: 'query', namespace: NS },
+    actions: ['RegisterTargets', 'DeregisterTargets', 'DescribeTargetHealth'],
+    auth: {
+      status: 403,
+      missing: { code: 'MissingAuthenticationToken', message: 'Request is missing Authentication Token' },
+      unknownKey: {
+        code: 'InvalidClientTokenId',
+        message: 'The security token included in the request is invalid.',
+      },
+      wrongScopeCode: 'SignatureDoesNotMatch',
+    },
+    handle: ({ form: p, action, send, fail }) => {
       if (p.get('TargetGroupArn') !== targetGroupArn) {
         return fail(400, 'TargetGroupNotFound', `Target groups '${p.get('TargetGroupArn') ?? ''}' not found`);
       }
@@ -315,22 +275,15 @@ export async function startElbv2(opts: Elbv2FakeOptions): Promise<Elbv2Fake> {
       }
       for (const t of targets) (action === 'RegisterTargets' ? register : deregister)(t.id, t.port);
       return send(200, xml(action, ''));
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    },
   });
   await sync();
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  let stopped: Promise<void> | undefined;
   return {
-    url,
+    url: api.url,
     region,
     credentials,
     targetGroupArn,
-    calls,
+    calls: api.calls,
     dataPlaneErrors,
     health: (id, port) => {
       const h = healthOf(id, port);
@@ -355,14 +308,12 @@ export async function startElbv2(opts: Elbv2FakeOptions): Promise<Elbv2Fake> {
       await sync();
     },
     failNext(n, status, code, message = code === 'Throttling' ? 'Rate exceeded' : 'Service Unavailable') {
-      failing = { n, status, code, message };
+      api.failNext(n, status, code, message);
     },
-    stop: () =>
-      (stopped ??= new Promise<void>((resolve) => {
-        clearInterval(checker);
-        for (const r of registered.values()) clearTimeout(r.drainTimer);
-        server.closeAllConnections();
-        server.close(() => resolve());
-      })),
+    stop: () => {
+      clearInterval(checker);
+      for (const r of registered.values()) clearTimeout(r.drainTimer);
+      return api.stop();
+    },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Simulated SSH hosts for fleet tests: a real OpenSSH server (Debian's sshd) per host, each on
- * its own loopback address, and one more as a bastion. Self-contained (the git tests have their
- * own sshd helper for repositories).
+ * its own loopback address, and one more as a bastion, each started by sshd.ts's `launchSshd`
+ * (which the git tests' `startSshd` uses too).
  *
  * A host's sshd runs in a mount namespace of its own (`unshare --mount`, private propagation)
  * in which `/run` is a folder of that host (`runDir`) and `/run/docker.sock` (so also
@@ -11,13 +11,10 @@
  * outside under `runDir`. The namespace ends with the sshd and its sessions, which `stop()` ends
  * by PID.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { alive, GiveUp, killOnExit, processes, stopPid, waitUntil } from './proc.js';
-
-const SSHD = '/usr/sbin/sshd';
+import { keygen, launchSshd, type LaunchedSshd } from './sshd.js';
 
 /** A client key pair that every sshd of a test accepts. */
 export interface SshClientKey {
@@ -58,13 +55,6 @@ export function clientKey(dir: string, name = 'client'): SshClientKey {
   return { identityFile: file, publicKey };
 }
 
-function keygen(file: string): string {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'berth-test', '-f', file], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return readFileSync(`${file}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
-}
-
 /** Write a known_hosts file that lists `servers` (plain, not hashed). */
 export function writeKnownHosts(file: string, servers: Array<{ knownHostsLine(): string }>): void {
   writeFileSync(file, servers.map((s) => s.knownHostsLine() + '\n').join(''), { mode: 0o600 });
@@ -95,24 +85,6 @@ export async function commonFreePort(addresses: string[]): Promise<number> {
   throw new Error(`no port free on all of ${addresses.join(', ')}`);
 }
 
-/** Whether an sshd answers with its SSH banner at address:port (bounded). */
-function banner(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: address, port });
-    let data = '';
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1_000, () => done(false));
-    sock.on('data', (d: Buffer) => {
-      data += d.toString('latin1');
-      if (data.includes('\n')) done(data.startsWith('SSH-2.0-'));
-    });
-    sock.on('error', () => done(false));
-  });
-}
-
 interface SshdOptions {
   address: string;
   port: number;
@@ -121,115 +93,50 @@ interface SshdOptions {
   readyTimeoutMs?: number;
 }
 
-function sshdConfig(dir: string, o: SshdOptions, hostKey: string): string {
-  const authorized = path.join(dir, 'authorized_keys');
-  writeFileSync(authorized, o.authorizedKeys.map((k) => k + '\n').join(''), { mode: 0o600 });
-  const config = path.join(dir, 'sshd_config');
-  writeFileSync(
-    config,
-    [
-      `Port ${o.port}`,
-      `ListenAddress ${o.address}`,
-      `HostKey ${hostKey}`,
-      `PidFile ${path.join(dir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${authorized}`,
-      // The temp dir is under /tmp (world-writable), which StrictModes would refuse.
-      'StrictModes no',
-      'UsePAM no',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PubkeyAuthentication yes',
-      'PermitRootLogin prohibit-password',
-      'AllowStreamLocalForwarding yes',
-      'AllowTcpForwarding yes',
-      'MaxStartups 100:30:200',
-      'MaxSessions 20',
-      'LogLevel INFO',
-      '',
-    ].join('\n'),
-  );
-  return config;
-}
-
 /**
- * Start sshd in the foreground (`-D -e`, logging to a file), optionally through `prefix` (the
- * namespace setup), and wait for its banner. The spawned process is sshd itself (unshare and sh
- * exec into it), so its PID is sshd's.
+ * Start sshd for `o` with its files in `dir`, optionally wrapped by `wrap`. `dir` is deleted by
+ * `stop()`, or at once if sshd does not start.
  */
-async function startSshd(
+async function startServer(
   dir: string,
   o: SshdOptions,
-  wrap: (sshdArgv: string[]) => string[],
-): Promise<Omit<SshdServer, 'stop'> & { stopProcess: () => Promise<void> }> {
+  wrap?: (sshdArgv: string[]) => string[],
+): Promise<SshdServer> {
   const hostKeyFile = path.join(dir, 'host_ed25519');
-  const hostKey = keygen(hostKeyFile);
-  const config = sshdConfig(dir, o, hostKeyFile);
-  const logFile = path.join(dir, 'sshd.log');
-  const log = openSync(logFile, 'a');
-  const argv = wrap([SSHD, '-D', '-e', '-f', config]);
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', log, log], detached: true });
-  closeSync(log);
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('could not start sshd (is openssh-server installed?)');
-  const forget = killOnExit(pid);
-  const readLog = () => {
-    try {
-      return readFileSync(logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const stopProcess = async () => {
-    // Sessions are sshd's children (and theirs); they would keep the namespace alive.
-    const all = processes();
-    const tree = new Set<number>([pid]);
-    for (let grew = true; grew;) {
-      grew = false;
-      for (const p of all)
-        if (tree.has(p.ppid) && !tree.has(p.pid)) {
-          tree.add(p.pid);
-          grew = true;
-        }
-    }
-    await stopPid(pid, 5_000);
-    for (const p of tree) if (p !== pid) await stopPid(p, 2_000);
-    forget();
-  };
+  const authorizedKeysFile = path.join(dir, 'authorized_keys');
+  let hostKey: string;
+  let sshd: LaunchedSshd;
   try {
-    await waitUntil(
-      `sshd on ${o.address}:${o.port} to answer`,
-      async () => {
-        if (!alive(pid)) throw new GiveUp('sshd exited');
-        return banner(o.address, o.port);
-      },
-      { timeoutMs: o.readyTimeoutMs ?? 10_000, intervalMs: 50 },
-    );
+    hostKey = keygen(hostKeyFile);
+    writeFileSync(authorizedKeysFile, o.authorizedKeys.map((k) => k + '\n').join(''), { mode: 0o600 });
+    const { address, port, readyTimeoutMs } = o;
+    sshd = await launchSshd({
+      dir,
+      address,
+      port,
+      hostKeyFile,
+      authorizedKeysFile,
+      maxSessions: 20,
+      readyTimeoutMs,
+      wrap,
+    });
   } catch (e) {
-    await stopProcess();
-    throw new Error(`${(e as Error).message}\n${readLog().split('\n').slice(-10).join('\n')}`);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
+  let stopped: Promise<void> | undefined;
   return {
-    pid,
+    pid: sshd.pid,
     address: o.address,
     port: o.port,
     dir,
     hostKey,
     knownHostsLine: () => `[${o.address}]:${o.port} ${hostKey}`,
-    log: readLog,
-    logins: () => (readLog().match(/Accepted publickey for /g) ?? []).length,
-    stopProcess,
-  };
-}
-
-function finish(s: Omit<SshdServer, 'stop'> & { stopProcess: () => Promise<void> }, dir: string) {
-  let stopped: Promise<void> | undefined;
-  const { stopProcess, ...rest } = s;
-  return {
-    ...rest,
+    log: sshd.log,
+    logins: () => (sshd.log().match(/Accepted publickey for /g) ?? []).length,
     stop: () =>
       (stopped ??= (async () => {
-        await stopProcess();
+        await sshd.stop();
         rmSync(dir, { recursive: true, force: true });
       })()),
   };
@@ -242,8 +149,6 @@ function finish(s: Omit<SshdServer, 'stop'> & { stopProcess: () => Promise<void>
 export async function startSshHost(
   o: SshdOptions & { name: string; engineSocket?: string },
 ): Promise<SshHost> {
-  // sshd's privilege separation needs this on the real /run for the bastion; made here too.
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = mkdtempSync('/tmp/bw-ssh-');
   const runDir = path.join(dir, 'run');
   mkdirSync(path.join(runDir, 'sshd'), { recursive: true, mode: 0o755 });
@@ -254,34 +159,22 @@ export async function startSshHost(
     writeFileSync(path.join(runDir, 'docker.sock'), '');
     setup.push(`mount --bind '${o.engineSocket.replace(/^unix:\/\//, '')}' /run/docker.sock`);
   }
-  try {
-    const s = await startSshd(dir, o, (argv) => [
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      'sh',
-      '-c',
-      [...setup, 'exec "$@"'].join(' && '),
-      'sh',
-      ...argv,
-    ]);
-    return { ...finish(s, dir), name: o.name, runDir };
-  } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
+  const s = await startServer(dir, o, (argv) => [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-c',
+    [...setup, 'exec "$@"'].join(' && '),
+    'sh',
+    ...argv,
+  ]);
+  return { ...s, name: o.name, runDir };
 }
 
 /** A bastion: a plain sshd (TCP forwarding allowed) on `address:port`. */
 export async function startBastion(o: SshdOptions): Promise<SshdServer> {
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const dir = mkdtempSync('/tmp/bw-bastion-');
-  try {
-    return finish(await startSshd(dir, o, (argv) => argv), dir);
-  } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
+  return startServer(mkdtempSync('/tmp/bw-bastion-'), o);
 }

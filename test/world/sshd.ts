@@ -1,5 +1,11 @@
+/**
+ * Debian's OpenSSH server for tests. `launchSshd` runs one sshd with a config of its own and waits
+ * for its banner; the fleet's simulated hosts and bastion (ssh-host.ts) are built on it, and so is
+ * `startSshd`, a git server on 127.0.0.1 with its own keys and known_hosts.
+ */
 import { execFileSync, spawn } from 'node:child_process';
 import {
+  appendFileSync,
   closeSync,
   mkdirSync,
   mkdtempSync,
@@ -7,12 +13,11 @@ import {
   readFileSync,
   rmSync,
   writeFileSync,
-  appendFileSync,
 } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { alive, freePort, GiveUp, killOnExit, stopPid, waitUntil } from './proc.js';
+import { alive, freePort, GiveUp, killOnExit, processes, stopPid, waitUntil } from './proc.js';
 
 /** A private OpenSSH server on loopback, started by `startSshd`. */
 export interface SshdHandle {
@@ -38,23 +43,24 @@ export interface SshdHandle {
   url(absPath: string): string;
   /** A new client key pair in `dir`; `authorized: true` also lets it log in. Returns the private key's path. */
   newKey(authorized: boolean): string;
-  /** SIGTERM (then SIGKILL) to sshd's PID, deletes `dir`. Safe twice. */
+  /** SIGTERM (then SIGKILL) to sshd's PID and its sessions', deletes `dir`. Safe twice. */
   stop(): Promise<void>;
 }
 
 const SSHD = '/usr/sbin/sshd';
 
-function keygen(file: string): string {
+/** A fresh ed25519 key pair at `file` (no passphrase); its public key, `ssh-ed25519 AAAA…`. */
+export function keygen(file: string): string {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'berth-test', '-f', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  return readFileSync(`${file}.pub`, 'utf8').trim();
+  return readFileSync(`${file}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
 }
 
-/** Whether sshd on `port` answers with its SSH banner (bounded). */
-function banner(port: number): Promise<boolean> {
+/** Whether an sshd answers with its SSH banner at address:port (bounded). */
+function banner(address: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+    const sock = net.connect({ host: address, port });
     let data = '';
     const done = (ok: boolean) => {
       sock.destroy();
@@ -69,13 +75,40 @@ function banner(port: number): Promise<boolean> {
   });
 }
 
+/** Where and how `launchSshd` runs one sshd. */
+export interface SshdLaunch {
+  /** Its temp dir: sshd_config, PidFile and log are written here. */
+  dir: string;
+  address: string;
+  port: number;
+  /** The host's private key file. */
+  hostKeyFile: string;
+  /** Read by sshd at each login, so keys may be added while it runs. */
+  authorizedKeysFile: string;
+  /** sshd's MaxSessions (sessions per connection). */
+  maxSessions: number;
+  /** How long to wait for the banner (default 10 s). */
+  readyTimeoutMs?: number;
+  /** Wrap sshd's argv (e.g. in a namespace); the wrapper must exec into sshd, so the PID is sshd's. */
+  wrap?: (sshdArgv: string[]) => string[];
+}
+
+/** A running sshd from `launchSshd`. */
+export interface LaunchedSshd {
+  pid: number;
+  /** What sshd logged so far. */
+  log(): string;
+  /** SIGTERM (then SIGKILL) to sshd, then to its sessions, by PID. Leaves `dir` in place. */
+  stop(): Promise<void>;
+}
+
 /**
- * Start Debian's sshd in the foreground (`-D -e`) with its own config, host key, authorized
- * keys and PidFile in a temp dir, listening on 127.0.0.1 and a free port. Public-key login only,
- * for the current user; stream-local and TCP forwarding allowed (for engine sockets later).
- * Resolves once it sends its banner (≤ 10 s).
+ * Start Debian's sshd in the foreground (`-D -e`, logging to a file in `dir`) with its own
+ * config: public-key login only, for the user running the tests; stream-local and TCP forwarding
+ * allowed. Resolves once it sends its banner; on failure it is stopped again and the error carries
+ * the end of its log.
  */
-export async function startSshd(opts: { readyTimeoutMs?: number } = {}): Promise<SshdHandle> {
+export async function launchSshd(o: SshdLaunch): Promise<LaunchedSshd> {
   // sshd's privilege separation needs this; Debian's package makes it only at boot. Without
   // root this may fail, and sshd then says what it misses in its log (part of the error).
   try {
@@ -83,57 +116,15 @@ export async function startSshd(opts: { readyTimeoutMs?: number } = {}): Promise
   } catch {
     // See above.
   }
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bw-sshd-'));
-  try {
-    const hostKey = path.join(dir, 'host_ed25519');
-    const hostPub = keygen(hostKey);
-    const authorized = path.join(dir, 'authorized_keys');
-    writeFileSync(authorized, '', { mode: 0o600 });
-    let keys = 0;
-    const newKey = (auth: boolean) => {
-      const file = path.join(dir, `client_${++keys}`);
-      const pub = keygen(file);
-      if (auth) appendFileSync(authorized, pub + '\n');
-      return file;
-    };
-    const identityFile = newKey(true);
-    let lastError: unknown;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const port = await freePort();
-      try {
-        return await startOnce({ dir, port, hostKey, hostPub, authorized, identityFile, newKey, opts });
-      } catch (e) {
-        lastError = e;
-      }
-    }
-    throw lastError;
-  } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
-}
-
-async function startOnce(a: {
-  dir: string;
-  port: number;
-  hostKey: string;
-  hostPub: string;
-  authorized: string;
-  identityFile: string;
-  newKey: (auth: boolean) => string;
-  opts: { readyTimeoutMs?: number };
-}): Promise<SshdHandle> {
-  const { dir, port } = a;
-  const config = path.join(dir, 'sshd_config');
-  const pidFile = path.join(dir, 'sshd.pid');
+  const config = path.join(o.dir, 'sshd_config');
   writeFileSync(
     config,
     [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${a.hostKey}`,
-      `PidFile ${pidFile}`,
-      `AuthorizedKeysFile ${a.authorized}`,
+      `Port ${o.port}`,
+      `ListenAddress ${o.address}`,
+      `HostKey ${o.hostKeyFile}`,
+      `PidFile ${path.join(o.dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${o.authorizedKeysFile}`,
       // The temp dir lives under /tmp (world-writable), which StrictModes would refuse.
       'StrictModes no',
       'UsePAM no',
@@ -144,44 +135,118 @@ async function startOnce(a: {
       'AllowStreamLocalForwarding yes',
       'AllowTcpForwarding yes',
       'MaxStartups 100:30:200',
-      'MaxSessions 100',
+      `MaxSessions ${o.maxSessions}`,
       'LogLevel INFO',
       '',
     ].join('\n'),
   );
-  const logFile = path.join(dir, `sshd-${port}.log`);
+  const logFile = path.join(o.dir, `sshd-${o.port}.log`);
   const log = openSync(logFile, 'a');
-  const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', log, log], detached: false });
+  const argv = (o.wrap ?? ((a: string[]) => a))([SSHD, '-D', '-e', '-f', config]);
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', log, log], detached: true });
   closeSync(log);
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('sshd did not start');
   child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not start sshd (is openssh-server installed?)');
   const forget = killOnExit(pid);
   const readLog = () => {
     try {
-      return readFileSync(logFile, 'utf8').slice(-2000);
+      return readFileSync(logFile, 'utf8');
     } catch {
       return '';
     }
   };
+  const stop = async () => {
+    // Sessions are sshd's children (and theirs); in a namespace they would keep it alive.
+    const all = processes();
+    const tree = new Set<number>([pid]);
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const p of all)
+        if (tree.has(p.ppid) && !tree.has(p.pid)) {
+          tree.add(p.pid);
+          grew = true;
+        }
+    }
+    await stopPid(pid, 5_000);
+    for (const p of tree) if (p !== pid) await stopPid(p, 2_000);
+    forget();
+  };
   try {
     await waitUntil(
-      `sshd on 127.0.0.1:${port}`,
+      `sshd on ${o.address}:${o.port} to answer`,
       async () => {
-        if (!alive(pid)) throw new GiveUp(`sshd exited: ${readLog()}`);
-        return banner(port);
+        if (!alive(pid)) throw new GiveUp('sshd exited');
+        return banner(o.address, o.port);
       },
-      { timeoutMs: a.opts.readyTimeoutMs ?? 10_000, intervalMs: 50 },
+      { timeoutMs: o.readyTimeoutMs ?? 10_000, intervalMs: 50 },
     );
   } catch (e) {
-    await stopPid(pid, 2_000);
-    forget();
-    throw e instanceof GiveUp ? new Error(e.message) : e;
+    await stop();
+    throw new Error(`${(e as Error).message}\n${readLog().split('\n').slice(-10).join('\n')}`);
   }
+  return { pid, log: readLog, stop };
+}
 
+/**
+ * Start Debian's sshd in the foreground (`-D -e`) with its own config, host key, authorized
+ * keys and PidFile in a temp dir, listening on 127.0.0.1 and a free port. Public-key login only,
+ * for the current user; stream-local and TCP forwarding allowed (for engine sockets later).
+ * Resolves once it sends its banner (≤ 10 s).
+ */
+export async function startSshd(opts: { readyTimeoutMs?: number } = {}): Promise<SshdHandle> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bw-sshd-'));
+  try {
+    const hostKeyFile = path.join(dir, 'host_ed25519');
+    const hostKey = keygen(hostKeyFile);
+    const authorizedKeysFile = path.join(dir, 'authorized_keys');
+    writeFileSync(authorizedKeysFile, '', { mode: 0o600 });
+    let keys = 0;
+    const newKey = (auth: boolean) => {
+      const file = path.join(dir, `client_${++keys}`);
+      const pub = keygen(file);
+      if (auth) appendFileSync(authorizedKeysFile, pub + '\n');
+      return file;
+    };
+    const identityFile = newKey(true);
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = await freePort();
+      let sshd: LaunchedSshd;
+      try {
+        sshd = await launchSshd({
+          dir,
+          address: '127.0.0.1',
+          port,
+          hostKeyFile,
+          authorizedKeysFile,
+          maxSessions: 100,
+          readyTimeoutMs: opts.readyTimeoutMs,
+        });
+      } catch (e) {
+        lastError = e;
+        continue;
+      }
+      return handle({ dir, port, hostKey, identityFile, newKey, sshd });
+    }
+    throw lastError;
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function handle(a: {
+  dir: string;
+  port: number;
+  hostKey: string;
+  identityFile: string;
+  newKey: (auth: boolean) => string;
+  sshd: LaunchedSshd;
+}): SshdHandle {
+  const { dir, port } = a;
   const knownHosts = path.join(dir, 'known_hosts');
-  const [type, key] = a.hostPub.split(' ');
-  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${type} ${key}\n`);
+  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${a.hostKey}\n`);
   const user = os.userInfo().username;
   const sshCommand = (identityFile = a.identityFile) =>
     [
@@ -198,7 +263,7 @@ async function startOnce(a: {
     ].join(' ');
   let stopped: Promise<void> | undefined;
   return {
-    pid,
+    pid: a.sshd.pid,
     dir,
     host: '127.0.0.1',
     port,
@@ -211,8 +276,7 @@ async function startOnce(a: {
     newKey: a.newKey,
     stop: () =>
       (stopped ??= (async () => {
-        await stopPid(pid, 5_000);
-        forget();
+        await a.sshd.stop();
         rmSync(dir, { recursive: true, force: true });
       })()),
   };
