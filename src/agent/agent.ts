@@ -63,6 +63,12 @@ export interface AgentDeps {
   lockHolder(): Promise<LockInfo | undefined>;
   /** The record's newest converged commit of this host and branch, from before this process. */
   lastRecorded(): Promise<{ commit: string; at: string } | undefined>;
+  /**
+   * Called at the end of a turn that reconciled: the agent idles next, so what the reconcile
+   * left on the heap may be handed back to the system now rather than whenever the engine's
+   * own idle collection runs (a full garbage collection in the daemon).
+   */
+  settle?(): void;
 }
 
 export interface AgentOptions {
@@ -198,6 +204,7 @@ export class Agent {
   /** One turn: look at the remote, converge a new commit, look at the host for drift. */
   async turn(trigger: string, signal: AbortSignal): Promise<void> {
     this.activity = 'checking';
+    let reconciled = false;
     try {
       await this.checkSource(signal);
       const target = this.desired;
@@ -210,8 +217,10 @@ export class Agent {
         this.refused?.commit !== target &&
         (this.busyUntil === undefined || now >= this.busyUntil)
       ) {
-        if (mayTry(this.failure, target, now)) await this.reconcile(target, trigger, signal);
-        else this.o.log.debug({ commit: target, retryAt: iso(this.failure!.retryAt) }, 'in backoff');
+        if (mayTry(this.failure, target, now)) {
+          await this.reconcile(target, trigger, signal);
+          reconciled = true;
+        } else this.o.log.debug({ commit: target, retryAt: iso(this.failure!.retryAt) }, 'in backoff');
       }
       if (!signal.aborted) await this.inspect(signal);
     } catch (e) {
@@ -224,6 +233,7 @@ export class Agent {
       this.cycles++;
       this.lastCycleAt = this.o.deps.now();
       if ((this.activity as AgentActivity) !== 'stopping') this.activity = 'idle';
+      if (reconciled) this.o.deps.settle?.();
     }
   }
 

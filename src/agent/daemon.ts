@@ -4,6 +4,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createAdaptorServer } from '@hono/node-server';
 import { lsRemote, redact, verifyCommit } from '../adapters/git.js';
 import { loadRepo, type LoadedRepo } from '../host/desired.js';
@@ -97,6 +99,7 @@ export async function startAgent(o: DaemonOptions, signal: AbortSignal): Promise
     look: (loaded, sig) => lookAt(host, request, loaded, o.store, sig),
     lockHolder: () => host.state.lockHolder(),
     lastRecorded: () => lastRecorded(o.store, host.target.name, o.env),
+    settle: fullCollection(),
   };
   if (o.verify) {
     const config: Record<string, string> = {};
@@ -264,4 +267,15 @@ async function gpgHome(keys: string): Promise<{ dir: string; remove(): void }> {
   }
   process.once('exit', remove);
   return { dir, remove };
+}
+
+/**
+ * A full garbage collection, for the end of a reconcile: an idle agent's resident memory then
+ * drops to its idle size at once (a few MiB, measured in docs/benchmarks.md) instead of seconds
+ * later. V8 offers it only behind `--expose-gc`, which takes effect for contexts made after it.
+ */
+function fullCollection(): (() => void) | undefined {
+  setFlagsFromString('--expose-gc');
+  const gc: unknown = runInNewContext('gc');
+  return typeof gc === 'function' ? () => void gc() : undefined;
 }
