@@ -369,6 +369,9 @@ export class Agent {
       return this.count(trigger, status, started);
     }
     if (status === 'applied' || status === 'no-op' || status === 'held') {
+      // A look at the host compared it with the commit applied before: until the next look,
+      // the status lists no services and no drift rather than the older commit's.
+      if (this.applied?.commit !== commit) this.absorbNothing();
       this.applied = { commit, at: deps.now(), result: status, loaded };
       // Converged: whatever failed before (this commit or an older one) is behind us.
       this.failure = undefined;
@@ -520,6 +523,13 @@ export class Agent {
     const otherFailing = this.failure !== undefined && this.failure.commit !== applied.commit;
     if (!this.o.selfHeal || otherFailing || !mayTry(this.failure, applied.commit, deps.now())) return;
     await this.heal(applied, signal);
+  }
+
+  /** Forget the last look (it was against another commit). */
+  private absorbNothing(): void {
+    this.drift = { changes: [] };
+    this.services = [];
+    this.held = [];
   }
 
   /** Keep what a look found for the status. */
