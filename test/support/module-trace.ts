@@ -48,8 +48,8 @@ process.on('exit', () => appendFileSync(out, Object.keys(cache).map((f) => f + '
 
 export interface TracedRun extends CliResult {
   /**
-   * Every module URL or file the process loaded, in the order seen (ES modules first); a file of
-   * the bundle is replaced by the source files and bundled packages in it.
+   * Every module file (or `node:` URL) the process loaded, in the order seen (ES modules first);
+   * a file of the bundle is replaced by the source files and bundled packages in it.
    */
   modules: string[];
   /** The npm packages among them, by name (`zod`, `@noble/hashes`). */
@@ -78,13 +78,14 @@ export async function tracedBerth(
     const modules = readFileSync(out, 'utf8')
       .split('\n')
       .filter(Boolean)
-      .flatMap((m) => contents.get(m.replace(/^file:\/\//, '')) ?? [m]);
+      .map((m) => m.replace(/^file:\/\//, ''))
+      .flatMap((m) => contents.get(m) ?? [m]);
     const packages = new Set<string>();
     for (const m of modules) {
       const hit = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(m);
       if (hit) packages.add(hit[1]!);
     }
-    const own = modules.map((m) => m.replace(/^file:\/\//, '')).filter((m) => m.includes('/src/'));
+    const own = modules.filter((m) => m.includes('/src/'));
     return {
       ...result,
       modules,
